@@ -1,0 +1,26 @@
+import type { ImageBatch, ImageSize } from '../data/image.js';
+
+/**
+ * A base turns face images into feature vectors. It alone knows its input size, its
+ * preprocessing and its engine; everything downstream sees vectors (or, for trainable bases,
+ * a model to train end to end).
+ */
+export interface Base {
+  /** Stable id used on the command line and in cache keys, e.g. `vggface`, `face`, `onnx:/path/model.onnx`. */
+  readonly id: string;
+  /** Architecture in words, for the comparison table. */
+  readonly architecture: string;
+  /** What the weights were trained on, for the README and the comparison table. */
+  readonly trainedOn: string;
+  readonly engine: 'onnxruntime' | 'tfjs';
+  readonly inputSize: ImageSize;
+  /** Name of the preprocessing applied inside `embed` to 0..255 RGB input. */
+  readonly preprocess: string;
+  readonly dim: number;
+  readonly trainable: boolean;
+  /** sha256 of the weights' content, so caches and bundles notice changed weights. */
+  readonly weightsHash: string;
+  /** Takes [N, H, W, 3] RGB 0..255 at `inputSize`; returns N * dim floats. */
+  embed(batch: ImageBatch): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}

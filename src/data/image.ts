@@ -1,0 +1,16 @@
+/** Shared image shapes. Pixels are RGB, HWC, Float32 in 0..255 unless a base's preprocessing says otherwise. */
+export interface ImageSize {
+  height: number;
+  width: number;
+}
+
+export interface DecodedImage extends ImageSize {
+  /** height * width * 3 values, row-major, RGB interleaved, 0..255. */
+  data: Float32Array;
+}
+
+/** N images of the same size packed as [N, H, W, 3]. */
+export interface ImageBatch extends ImageSize {
+  n: number;
+  data: Float32Array;
+}
