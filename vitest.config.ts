@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Heavy tests share two cores; running files one at a time keeps timings and memory predictable.
     fileParallelism: false,
+    reporters: ['default', './test/helpers/plain-summary-reporter.ts'],
   },
 });

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { FacegenderError } from '../errors.js';
+import { splitCommand } from './split-command.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('facegender')
+    .description('Train, evaluate, compare and serve facial gender classifiers built by transfer learning')
+    .version(version)
+    .option('--debug', 'print stack traces on errors', false)
+    .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(splitCommand());
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (program.opts().debug || !(e instanceof FacegenderError)) console.error(e);
+    else console.error(`error: ${e.message}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);
