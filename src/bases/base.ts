@@ -1,5 +1,13 @@
 import type { ImageBatch, ImageSize } from '../data/image.js';
 
+/** A rectangle as fractions (0..1) of an image's height and width. */
+export interface CropBox {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+}
+
 /**
  * A base turns face images into feature vectors. It alone knows its input size, its
  * preprocessing and its engine; everything downstream sees vectors (or, for trainable bases,
@@ -14,6 +22,12 @@ export interface Base {
   readonly trainedOn: string;
   readonly engine: 'onnxruntime' | 'tfjs';
   readonly inputSize: ImageSize;
+  /**
+   * The part of the source image the base looks at, as fractions of its height and width, cut
+   * before resizing to `inputSize` (e.g. a face model trained on tight crops sees the centre of a
+   * CelebA aligned image). Absent: the whole image.
+   */
+  readonly crop?: CropBox;
   /** Name of the preprocessing applied inside `embed` to 0..255 RGB input. */
   readonly preprocess: string;
   readonly dim: number;
