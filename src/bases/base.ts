@@ -1,12 +1,6 @@
-import type { ImageBatch, ImageSize } from '../data/image.js';
+import type { CropBox, ImageBatch, ImageSize } from '../data/image.js';
 
-/** A rectangle as fractions (0..1) of an image's height and width. */
-export interface CropBox {
-  top: number;
-  left: number;
-  height: number;
-  width: number;
-}
+export type { CropBox };
 
 /**
  * A base turns face images into feature vectors. It alone knows its input size, its

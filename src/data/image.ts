@@ -14,3 +14,11 @@ export interface ImageBatch extends ImageSize {
   n: number;
   data: Float32Array;
 }
+
+/** A rectangle as fractions (0..1) of an image's height and width. */
+export interface CropBox {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+}
