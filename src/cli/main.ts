@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { FacegenderError } from '../errors.js';
+import { basesCommand } from './bases-command.js';
+import { embedCommand } from './embed-command.js';
 import { splitCommand } from './split-command.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors', false)
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(splitCommand());
+  program.addCommand(basesCommand());
+  program.addCommand(embedCommand());
   return program;
 }
 

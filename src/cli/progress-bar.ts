@@ -14,6 +14,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
     stream.write(`${e.stage}: ${e.done}/${e.total} in ${seconds.toFixed(1)} s (${(e.done / Math.max(seconds, 1e-9)).toFixed(1)}/s)\n`);
   };
   const fn = ((e: ProgressEvent) => {
+    if (e.total === 0) return;
     if (e.stage !== stage) {
       bar?.stop();
       bar = undefined;

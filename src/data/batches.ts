@@ -77,6 +77,7 @@ async function* generate(
     background: options.background,
     maxPixels: options.maxPixels,
     tolerateWarnings: options.tolerateWarnings,
+    crop: options.crop,
   };
   const groups = Math.ceil(files.length / batchSize);
 

@@ -1,0 +1,117 @@
+import path from 'node:path';
+import type { ImageSize } from '../data/image.js';
+import { UsageError, WeightsError } from '../errors.js';
+import type { Base } from './base.js';
+import { loadCustomBase } from './custom-base.js';
+import { DEFAULT_CUSTOM_CNN_INPUT_SIZE } from './custom-cnn.js';
+import { isOfflineBaseName, loadOfflineBase, OFFLINE_BASE_ALIASES, OFFLINE_BASE_CANDIDATES, resolveOfflineBase } from './offline-bases.js';
+import { loadOnnxFileBase } from './onnx-file-base.js';
+import type { PixelLayout } from './onnx-session.js';
+import { loadVgg16Base, resolveVgg16Weights, VGG16_VARIANTS, type Vgg16Variant } from './vgg16-base.js';
+
+export interface LoadBaseOptions {
+  /** Weights file for `vgg16-imagenet` / `vggface` (Keras .h5). */
+  weights?: string;
+  /** Override the base's preprocessing (e.g. `study` for the study's rescale-only input). */
+  preprocess?: string;
+  /** ONNX Runtime threads. */
+  threads?: number;
+  /** Input side in pixels: the custom CNN's, or a user ONNX model's (then also `layout`). */
+  inputSize?: number;
+  /** A user ONNX model's pixel layout. */
+  layout?: PixelLayout;
+  /** A user ONNX model's feature output. */
+  output?: string;
+  /** Seed of the custom CNN's initial weights. */
+  seed?: number;
+}
+
+export interface BaseDescription {
+  id: string;
+  aliasOf?: string;
+  architecture: string;
+  trainedOn: string;
+  engine: 'onnxruntime' | 'tfjs';
+  usable: boolean;
+  /** Why not, when not usable (e.g. the weights file is missing). */
+  reason?: string;
+}
+
+const VGG_IDS = Object.keys(VGG16_VARIANTS) as Vgg16Variant[];
+
+/** Every base name the command line accepts, besides `onnx:PATH`. */
+export const BASE_NAMES: readonly string[] = ['custom', ...Object.keys(OFFLINE_BASE_ALIASES), ...OFFLINE_BASE_CANDIDATES.map((c) => c.id), ...VGG_IDS];
+
+/** The default base: the most accurate one that needs no download. */
+export const DEFAULT_BASE = 'face';
+
+/**
+ * Loads a base by name: `custom`, `face`, `generic`, an offline base id, `vgg16-imagenet`,
+ * `vggface`, or `onnx:PATH` for any user ONNX model.
+ */
+export async function loadBase(name: string, options: LoadBaseOptions = {}): Promise<Base> {
+  if (name === 'custom') {
+    return loadCustomBase({ inputSize: options.inputSize ?? DEFAULT_CUSTOM_CNN_INPUT_SIZE, ...(options.seed !== undefined ? { seed: options.seed } : {}) });
+  }
+  if (isOfflineBaseName(name)) {
+    const base = await loadOfflineBase(name);
+    if (options.preprocess && options.preprocess !== base.preprocess) {
+      throw new UsageError(`base ${name} takes its own preprocessing (${base.preprocess}); --preprocess applies to VGG16 and ONNX bases`);
+    }
+    return base;
+  }
+  if ((VGG_IDS as string[]).includes(name)) {
+    return loadVgg16Base({
+      variant: name as Vgg16Variant,
+      ...(options.weights ? { weights: options.weights } : {}),
+      ...(options.preprocess ? { preprocess: options.preprocess } : {}),
+      ...(options.threads ? { threads: options.threads } : {}),
+    });
+  }
+  if (name.startsWith('onnx:')) {
+    const file = path.resolve(name.slice('onnx:'.length));
+    if (!options.inputSize) throw new UsageError(`an ONNX base needs its input size (--input-size), e.g. 112 for ArcFace`);
+    const size: ImageSize = { height: options.inputSize, width: options.inputSize };
+    return loadOnnxFileBase(file, {
+      inputSize: size,
+      preprocess: options.preprocess ?? 'raw',
+      layout: options.layout ?? 'nchw',
+      ...(options.output ? { outputName: options.output } : {}),
+      ...(options.threads ? { threads: options.threads } : {}),
+    });
+  }
+  throw new UsageError(`unknown base '${name}'; known: ${BASE_NAMES.join(', ')}, onnx:PATH`);
+}
+
+/** Every named base, whether it can be used here, and why not (weights from the environment or ~/.keras/models). Loads nothing heavy. */
+export async function describeBases(): Promise<BaseDescription[]> {
+  const out: BaseDescription[] = [
+    {
+      id: 'custom',
+      architecture: 'Custom CNN: 5 x (Conv2D 3x3 + MaxPool 2x2), 32-512 filters, global average pool',
+      trainedOn: 'untrained; trained end to end on your split',
+      engine: 'tfjs',
+      usable: true,
+    },
+  ];
+  for (const [alias, target] of Object.entries(OFFLINE_BASE_ALIASES)) {
+    const c = resolveOfflineBase(target);
+    out.push({ id: alias, aliasOf: target, architecture: c.architecture, trainedOn: c.trainedOn, engine: 'tfjs', usable: true });
+  }
+  for (const c of OFFLINE_BASE_CANDIDATES) {
+    out.push({ id: c.id, architecture: c.architecture, trainedOn: c.trainedOn, engine: 'tfjs', usable: true });
+  }
+  for (const variant of VGG_IDS) {
+    const info = VGG16_VARIANTS[variant];
+    const row: BaseDescription = { id: variant, architecture: 'VGG16 conv base (13 conv + 5 pool), global average pool', trainedOn: info.trainedOn, engine: 'onnxruntime', usable: true };
+    try {
+      await resolveVgg16Weights(variant);
+    } catch (e) {
+      if (!(e instanceof WeightsError)) throw e;
+      row.usable = false;
+      row.reason = e.message;
+    }
+    out.push(row);
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+import * as tfc from '@tensorflow/tfjs-core';
+import * as layers from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { TrainableBase } from '../bases/custom-base.js';
+import { initTfjs } from '../bases/tfjs-backend.js';
+import { augmentImage, STUDY_AUGMENTATION, type AugmentParams } from '../data/augment.js';
+import { imageBatches } from '../data/batches.js';
+import type { Interpolation } from '../data/decode.js';
+import { UsageError } from '../errors.js';
+import type { ProgressFn } from '../util/progress.js';
+import { SeededRandom } from '../util/random.js';
+import { fit, predictProbs, type EpochRecord, type FitResult } from './fit.js';
+import { createHead, STUDY_HEAD, type HeadConfig } from './head.js';
+import { STUDY_TRAINING } from './fit-head.js';
+import { withSeededMathRandom } from './seeded-math-random.js';
+
+export interface ImageSet {
+  files: string[];
+  labels: Uint8Array;
+}
+
+export interface EndToEndOptions {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  patience?: number;
+  seed?: number;
+  head?: HeadConfig;
+  augment?: AugmentParams;
+  interpolation?: Interpolation;
+  onProgress?: ProgressFn;
+  onEpoch?: (record: EpochRecord) => void;
+}
+
+export interface EndToEndRun extends FitResult {
+  /** Images → probability of class 1. */
+  model: tfl.LayersModel;
+  head: HeadConfig;
+}
+
+/** Decoded images kept as bytes: a quarter of the memory of floats, and exact for 0..255 pixels. */
+interface PixelStore {
+  n: number;
+  height: number;
+  width: number;
+  data: Uint8Array;
+}
+
+async function decodeAll(base: TrainableBase, files: string[], interpolation: Interpolation | undefined, stage: string, onProgress?: ProgressFn): Promise<PixelStore> {
+  const { height, width } = base.inputSize;
+  const per = height * width * 3;
+  const data = new Uint8Array(files.length * per);
+  onProgress?.({ stage, done: 0, total: files.length });
+  for await (const { batch, indices } of imageBatches(files, { batchSize: 64, size: base.inputSize, interpolation, ...(base.crop ? { crop: base.crop } : {}) })) {
+    indices.forEach((i, j) => data.set(batch.data.subarray(j * per, (j + 1) * per), i * per));
+    onProgress?.({ stage, done: (indices[indices.length - 1] ?? 0) + 1, total: files.length });
+  }
+  return { n: files.length, height, width, data };
+}
+
+/**
+ * Trains a trainable base and the study's head together on images, with a fresh augmentation of
+ * every training image each epoch, as Keras' ImageDataGenerator does. Images are decoded once and
+ * kept in memory at the base's input size; the augmentation of (seed, image, epoch) is
+ * reproducible.
+ */
+export async function trainEndToEnd(base: TrainableBase, train: ImageSet, val: ImageSet, options: EndToEndOptions = {}): Promise<EndToEndRun> {
+  await initTfjs();
+  const o = { ...STUDY_TRAINING, ...options };
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UsageError(`batch size must be a whole number ≥ 1, got ${o.batchSize}`);
+  const augment = options.augment ?? STUDY_AUGMENTATION;
+  const head = options.head ?? STUDY_HEAD;
+  const trainPixels = await decodeAll(base, train.files, options.interpolation, 'decode train', options.onProgress);
+  const valPixels = await decodeAll(base, val.files, options.interpolation, 'decode val', options.onProgress);
+  const { height, width } = base.inputSize;
+  const per = height * width * 3;
+
+  const model = await withSeededMathRandom(o.seed, async () => {
+    const m = layers.sequential({ name: `${base.id}_classifier` });
+    m.add(base.model);
+    for (const layer of createHead(base.dim, head).layers) m.add(layer);
+    return m;
+  });
+  const xVal = tfc.tensor4d(Float32Array.from(valPixels.data), [valPixels.n, height, width, 3]);
+  try {
+    const result = await fit(
+      model,
+      {
+        batchesPerEpoch: Math.ceil(train.files.length / o.batchSize),
+        async *trainBatches(epoch) {
+          const rng = SeededRandom.keyed(o.seed, 'epoch', epoch);
+          const order = rng.shuffle(Array.from({ length: trainPixels.n }, (_, i) => i));
+          for (let start = 0; start < order.length; start += o.batchSize) {
+            const idx = order.slice(start, start + o.batchSize);
+            const x = new Float32Array(idx.length * per);
+            const y = new Float32Array(idx.length);
+            idx.forEach((i, j) => {
+              const plain = { height, width, data: Float32Array.from(trainPixels.data.subarray(i * per, (i + 1) * per)) };
+              x.set(augmentImage(plain, augment, o.seed, train.files[i] as string, epoch).data, j * per);
+              y[j] = train.labels[i] as number;
+            });
+            yield { x: tfc.tensor4d(x, [idx.length, height, width, 3]), y: tfc.tensor2d(y, [idx.length, 1]) };
+          }
+        },
+        async validate(m) {
+          return { probs: await predictProbs(m, xVal, 64), labels: val.labels };
+        },
+      },
+      { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: 'head', onProgress: o.onProgress, onEpoch: o.onEpoch },
+    );
+    return { ...result, model, head };
+  } finally {
+    xVal.dispose();
+  }
+}
+
+/** Probabilities of class 1 for image files, through an end-to-end model. */
+export async function imageProbs(model: tfl.LayersModel, base: TrainableBase, files: string[], interpolation?: Interpolation): Promise<Float32Array> {
+  await initTfjs();
+  const pixels = await decodeAll(base, files, interpolation, 'decode');
+  const { height, width } = base.inputSize;
+  const x = tfc.tensor4d(Float32Array.from(pixels.data), [pixels.n, height, width, 3]);
+  try {
+    return await predictProbs(model, x, 64);
+  } finally {
+    x.dispose();
+  }
+}

@@ -1,0 +1,146 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfc from '@tensorflow/tfjs-core';
+import { UsageError } from '../errors.js';
+import type { ProgressFn } from '../util/progress.js';
+import { withSeededMathRandom } from './seeded-math-random.js';
+
+/** One row of the training history, as Keras' History reports it. */
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  val_loss: number;
+  val_accuracy: number;
+  seconds: number;
+  /** Which phase produced it: the head on a frozen base, or fine-tuning the whole model. */
+  phase: 'head' | 'fine-tune';
+}
+
+export interface FitConfig {
+  epochs: number;
+  /** Learning rate of Adam. */
+  lr: number;
+  /** Epochs without a lower val_loss before stopping; 0 turns early stopping off. */
+  patience: number;
+  seed: number;
+  phase: EpochRecord['phase'];
+  onProgress?: ProgressFn;
+  onEpoch?: (record: EpochRecord) => void;
+}
+
+export interface FitResult {
+  history: EpochRecord[];
+  /** Epoch (1-based) whose weights the model holds at the end. */
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  seconds: number;
+}
+
+export interface TrainBatch {
+  x: tfc.Tensor;
+  y: tfc.Tensor;
+}
+
+/** Where a fit gets its data: the batches of one epoch, and validation probabilities. */
+export interface FitData {
+  batchesPerEpoch: number;
+  trainBatches(epoch: number): AsyncIterable<TrainBatch>;
+  /** Probabilities of class 1 for the validation set, in inference mode, and its labels. */
+  validate(model: tfl.LayersModel): Promise<{ probs: Float32Array; labels: Uint8Array }>;
+}
+
+/** Keras' binary cross-entropy: probabilities clipped to [1e-7, 1 - 1e-7]. */
+export function binaryCrossEntropy(probs: ArrayLike<number>, labels: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < probs.length; i++) {
+    const p = Math.min(1 - 1e-7, Math.max(1e-7, probs[i] as number));
+    sum += labels[i] === 1 ? -Math.log(p) : -Math.log(1 - p);
+  }
+  return sum / probs.length;
+}
+
+export function accuracyAt(probs: ArrayLike<number>, labels: ArrayLike<number>, threshold = 0.5): number {
+  let right = 0;
+  for (let i = 0; i < probs.length; i++) if (((probs[i] as number) > threshold ? 1 : 0) === labels[i]) right++;
+  return right / probs.length;
+}
+
+/**
+ * Trains with Adam and binary cross-entropy, with Keras' EarlyStopping(monitor='val_loss',
+ * patience, restore_best_weights=True). Unlike Keras 2.12, which restores only when it stops
+ * early, the best epoch's weights are restored also when the last epoch is not the best, so the
+ * saved model is always the one with the lowest validation loss.
+ */
+export async function fit(model: tfl.LayersModel, data: FitData, config: FitConfig): Promise<FitResult> {
+  if (!Number.isInteger(config.epochs) || config.epochs < 1) throw new UsageError(`epochs must be a whole number ≥ 1, got ${config.epochs}`);
+  if (!(config.lr > 0)) throw new UsageError(`learning rate must be > 0, got ${config.lr}`);
+  if (!Number.isInteger(config.patience) || config.patience < 0) throw new UsageError(`patience must be a whole number ≥ 0, got ${config.patience}`);
+  return withSeededMathRandom(config.seed, async () => {
+    model.compile({ optimizer: tfc.train.adam(config.lr), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+    const history: EpochRecord[] = [];
+    let best = { loss: Infinity, epoch: 0, weights: [] as tfc.Tensor[] };
+    let wait = 0;
+    let stoppedEarly = false;
+    const started = performance.now();
+    const stage = config.phase === 'head' ? 'train head' : 'fine-tune';
+    const totalSteps = config.epochs * data.batchesPerEpoch;
+    let steps = 0;
+    config.onProgress?.({ stage, done: 0, total: totalSteps });
+    for (let epoch = 1; epoch <= config.epochs; epoch++) {
+      const t0 = performance.now();
+      let lossSum = 0;
+      let accSum = 0;
+      let seen = 0;
+      for await (const batch of data.trainBatches(epoch)) {
+        const n = batch.y.shape[0] as number;
+        const [loss, acc] = (await model.trainOnBatch(batch.x, batch.y)) as number[];
+        tfc.dispose([batch.x, batch.y]);
+        lossSum += (loss as number) * n;
+        accSum += (acc as number) * n;
+        seen += n;
+        steps++;
+        config.onProgress?.({ stage, done: Math.min(steps, totalSteps), total: totalSteps });
+      }
+      const val = await data.validate(model);
+      const record: EpochRecord = {
+        epoch,
+        loss: lossSum / seen,
+        accuracy: accSum / seen,
+        val_loss: binaryCrossEntropy(val.probs, val.labels),
+        val_accuracy: accuracyAt(val.probs, val.labels),
+        seconds: (performance.now() - t0) / 1000,
+        phase: config.phase,
+      };
+      history.push(record);
+      config.onEpoch?.(record);
+      if (record.val_loss < best.loss) {
+        tfc.dispose(best.weights);
+        best = { loss: record.val_loss, epoch, weights: model.getWeights().map((w) => w.clone()) };
+        wait = 0;
+      } else if (config.patience > 0 && ++wait >= config.patience) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+    if (stoppedEarly) config.onProgress?.({ stage, done: totalSteps, total: totalSteps });
+    if (best.weights.length > 0) {
+      model.setWeights(best.weights);
+      tfc.dispose(best.weights);
+    }
+    return { history, bestEpoch: best.epoch, stoppedEarly, seconds: (performance.now() - started) / 1000 };
+  });
+}
+
+/** Probabilities of class 1 from a model, in inference mode, in slices to bound memory. */
+export async function predictProbs(model: tfl.LayersModel, x: tfc.Tensor, batchSize = 256): Promise<Float32Array> {
+  const n = x.shape[0] as number;
+  const out = new Float32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    const slice = tfc.slice(x, start, size);
+    const p = model.predict(slice) as tfc.Tensor;
+    out.set(await p.data(), start);
+    tfc.dispose([slice, p]);
+  }
+  return out;
+}
