@@ -9,9 +9,9 @@ import type { Interpolation } from '../data/decode.js';
 import { UsageError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
 import { SeededRandom } from '../util/random.js';
-import { fit, predictProbs, type EpochRecord, type FitResult } from './fit.js';
+import { fit, predictProbs, type FitResult } from './fit.js';
 import { createHead, STUDY_HEAD, type HeadConfig } from './head.js';
-import { STUDY_TRAINING } from './fit-head.js';
+import { STUDY_TRAINING, type TrainHeadOptions } from './fit-head.js';
 import { withSeededMathRandom } from './seeded-math-random.js';
 
 export interface ImageSet {
@@ -19,17 +19,9 @@ export interface ImageSet {
   labels: Uint8Array;
 }
 
-export interface EndToEndOptions {
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  patience?: number;
-  seed?: number;
-  head?: HeadConfig;
+export interface EndToEndOptions extends TrainHeadOptions {
   augment?: AugmentParams;
   interpolation?: Interpolation;
-  onProgress?: ProgressFn;
-  onEpoch?: (record: EpochRecord) => void;
 }
 
 export interface EndToEndRun extends FitResult {
