@@ -4,7 +4,9 @@ import { createRequire } from 'node:module';
 import { FacegenderError } from '../errors.js';
 import { basesCommand } from './bases-command.js';
 import { embedCommand } from './embed-command.js';
+import { evaluateCommand } from './evaluate-command.js';
 import { splitCommand } from './split-command.js';
+import { trainCommand } from './train-command.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
   program.addCommand(splitCommand());
   program.addCommand(basesCommand());
   program.addCommand(embedCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(evaluateCommand());
   return program;
 }
 

@@ -9,7 +9,7 @@ import type { Interpolation } from '../data/decode.js';
 import { UsageError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
 import { SeededRandom } from '../util/random.js';
-import { fit, predictProbs, type FitResult } from './fit.js';
+import { fit, predictProbs, type EpochRecord, type FitResult } from './fit.js';
 import { createHead, STUDY_HEAD, type HeadConfig } from './head.js';
 import { STUDY_TRAINING, type TrainHeadOptions } from './fit-head.js';
 import { withSeededMathRandom } from './seeded-math-random.js';
@@ -22,6 +22,13 @@ export interface ImageSet {
 export interface EndToEndOptions extends TrainHeadOptions {
   augment?: AugmentParams;
   interpolation?: Interpolation;
+  /** Continue training this model (base + head) instead of building a new one: the fine-tune phase. */
+  model?: tfl.LayersModel;
+  phase?: EpochRecord['phase'];
+  /** Number of the first epoch in the history (fine-tuning continues the count). */
+  firstEpoch?: number;
+  /** Validation loss of `model` before this phase (see FitConfig.baselineLoss). */
+  baselineLoss?: number;
 }
 
 export interface EndToEndRun extends FitResult {
@@ -67,12 +74,14 @@ export async function trainEndToEnd(base: TrainableBase, train: ImageSet, val: I
   const { height, width } = base.inputSize;
   const per = height * width * 3;
 
-  const model = await withSeededMathRandom(o.seed, async () => {
-    const m = layers.sequential({ name: `${base.id}_classifier` });
-    m.add(base.model);
-    for (const layer of createHead(base.dim, head).layers) m.add(layer);
-    return m;
-  });
+  const model =
+    options.model ??
+    (await withSeededMathRandom(o.seed, async () => {
+      const m = layers.sequential({ name: `${base.id}_classifier` });
+      m.add(base.model);
+      for (const layer of createHead(base.dim, head).layers) m.add(layer);
+      return m;
+    }));
   const xVal = tfc.tensor4d(Float32Array.from(valPixels.data), [valPixels.n, height, width, 3]);
   try {
     const result = await fit(
@@ -98,7 +107,7 @@ export async function trainEndToEnd(base: TrainableBase, train: ImageSet, val: I
           return { probs: await predictProbs(m, xVal, 64), labels: val.labels };
         },
       },
-      { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: 'head', onProgress: o.onProgress, onEpoch: o.onEpoch },
+      { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: options.phase ?? 'head', firstEpoch: options.firstEpoch ?? 1, ...(options.baselineLoss !== undefined ? { baselineLoss: options.baselineLoss } : {}), onProgress: o.onProgress, onEpoch: o.onEpoch },
     );
     return { ...result, model, head };
   } finally {

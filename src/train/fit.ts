@@ -24,13 +24,20 @@ export interface FitConfig {
   patience: number;
   seed: number;
   phase: EpochRecord['phase'];
+  /** Number given to the first epoch in the history; a fine-tune phase continues the count. */
+  firstEpoch?: number;
+  /**
+   * The validation loss the model already has (after an earlier phase). Its current weights then
+   * count as the best so far, so a later phase can only keep or improve on them.
+   */
+  baselineLoss?: number;
   onProgress?: ProgressFn;
   onEpoch?: (record: EpochRecord) => void;
 }
 
 export interface FitResult {
   history: EpochRecord[];
-  /** Epoch (1-based) whose weights the model holds at the end. */
+  /** Epoch whose weights the model holds at the end (0: none improved on the start, which is kept). */
   bestEpoch: number;
   stoppedEarly: boolean;
   seconds: number;
@@ -78,7 +85,11 @@ export async function fit(model: tfl.LayersModel, data: FitData, config: FitConf
   return withSeededMathRandom(config.seed, async () => {
     model.compile({ optimizer: tfc.train.adam(config.lr), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
     const history: EpochRecord[] = [];
-    let best = { loss: Infinity, epoch: 0, weights: [] as tfc.Tensor[] };
+    const first = config.firstEpoch ?? 1;
+    let best =
+      config.baselineLoss === undefined
+        ? { loss: Infinity, epoch: 0, weights: [] as tfc.Tensor[] }
+        : { loss: config.baselineLoss, epoch: first - 1, weights: model.getWeights().map((w) => w.clone()) };
     let wait = 0;
     let stoppedEarly = false;
     const started = performance.now();
@@ -86,7 +97,7 @@ export async function fit(model: tfl.LayersModel, data: FitData, config: FitConf
     const totalSteps = config.epochs * data.batchesPerEpoch;
     let steps = 0;
     config.onProgress?.({ stage, done: 0, total: totalSteps });
-    for (let epoch = 1; epoch <= config.epochs; epoch++) {
+    for (let epoch = first; epoch < first + config.epochs; epoch++) {
       const t0 = performance.now();
       let lossSum = 0;
       let accSum = 0;

@@ -1,0 +1,126 @@
+import path from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Base } from '../bases/base.js';
+import type { TrainableBase } from '../bases/custom-base.js';
+import type { AugmentParams } from '../data/augment.js';
+import { splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
+import { extractFeatures } from '../features/extract-features.js';
+import { UsageError } from '../errors.js';
+import type { ProgressFn } from '../util/progress.js';
+import type { EpochRecord } from './fit.js';
+import { headProbs, STUDY_TRAINING, trainHead } from './fit-head.js';
+import { imageProbs, trainEndToEnd } from './fit-end-to-end.js';
+
+export interface TrainModelOptions {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  patience?: number;
+  seed?: number;
+  /** Augmented views per training image cached for a frozen base (0 = plain images only). */
+  augmentViews?: number;
+  augment?: AugmentParams;
+  /** Epochs of training base and head together after the head, at `fineTuneLr`. */
+  fineTuneEpochs?: number;
+  fineTuneLr?: number;
+  cacheDir?: string | false;
+  skipBad?: boolean;
+  onProgress?: ProgressFn;
+  onEpoch?: (record: EpochRecord) => void;
+  /** Called with a one-line notice, e.g. the expected time of a long phase. */
+  onNotice?: (message: string) => void;
+}
+
+/** Default number of cached augmented views per training image for a frozen base. */
+export const DEFAULT_AUGMENT_VIEWS = 2;
+
+export interface StageTime {
+  stage: string;
+  seconds: number;
+}
+
+export interface TrainedModel {
+  /** `head`: the model maps base features to the probability; `end-to-end`: it maps images. */
+  kind: 'head' | 'end-to-end';
+  model: tfl.LayersModel;
+  history: EpochRecord[];
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  /** Probabilities of class 1 for the validation and test images, in split order. */
+  probs: Record<'val' | 'test', Float32Array>;
+  images: Record<Part, SplitImage[]>;
+  times: StageTime[];
+  config: Record<string, unknown>;
+  /** Image views the base embedded, and those the cache supplied. */
+  features?: { computed: number; cached: number };
+}
+
+export function partFiles(split: Split, part: Part): { images: SplitImage[]; files: string[]; labels: Uint8Array } {
+  const images = splitPart(split, part);
+  return { images, files: images.map((im) => path.join(split.dataset.root, im.path)), labels: Uint8Array.from(images, (im) => im.label) };
+}
+
+function isTrainable(base: Base): base is TrainableBase {
+  return base.trainable && 'model' in base;
+}
+
+/**
+ * Trains a classifier on a split: the study's head on cached features of a frozen base, or, for
+ * a trainable base such as the custom CNN, base and head end to end on augmented images. With
+ * fine-tune epochs, a trainable base is then unfrozen and trained with the head at a lower rate.
+ */
+export async function trainModel(split: Split, base: Base, options: TrainModelOptions = {}): Promise<TrainedModel> {
+  if ((options.fineTuneEpochs ?? 0) > 0 && !isTrainable(base)) {
+    throw new UsageError(
+      `base ${base.id} cannot be fine-tuned: its weights are frozen in ${base.engine === 'onnxruntime' ? 'an ONNX Runtime graph' : 'a tfjs graph model'}; fine-tuning works for trainable bases (custom)`,
+    );
+  }
+  const o = { ...STUDY_TRAINING, augmentViews: DEFAULT_AUGMENT_VIEWS, fineTuneEpochs: 0, fineTuneLr: 1e-4, ...options };
+  const parts = { train: partFiles(split, 'train'), val: partFiles(split, 'val'), test: partFiles(split, 'test') };
+  const times: StageTime[] = [];
+  const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      times.push({ stage, seconds: (performance.now() - t0) / 1000 });
+    }
+  };
+  const fitOptions = { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, patience: o.patience, seed: o.seed, onProgress: o.onProgress, onEpoch: o.onEpoch };
+  const config: Record<string, unknown> = { ...fitOptions, onProgress: undefined, onEpoch: undefined, fineTuneEpochs: o.fineTuneEpochs, fineTuneLr: o.fineTuneLr };
+  delete config.onProgress;
+  delete config.onEpoch;
+  const images = { train: parts.train.images, val: parts.val.images, test: parts.test.images };
+
+  if (isTrainable(base) && base.id === 'custom') {
+    config.mode = 'end-to-end';
+    config.inputSize = base.inputSize;
+    const run = await timed('train end to end', () => trainEndToEnd(base, parts.train, parts.val, { ...fitOptions, ...(o.augment ? { augment: o.augment } : {}) }));
+    const history = [...run.history];
+    let { bestEpoch, stoppedEarly } = run;
+    if (o.fineTuneEpochs > 0) {
+      const more = await timed('fine-tune', () =>
+        trainEndToEnd(base, parts.train, parts.val, { ...fitOptions, epochs: o.fineTuneEpochs, lr: o.fineTuneLr, model: run.model, phase: 'fine-tune', firstEpoch: history.length + 1, baselineLoss: Math.min(...history.map((h) => h.val_loss)) }),
+      );
+      history.push(...more.history);
+      // The baseline "epoch" of the fine-tune phase stands for the head phase's best weights.
+      if (more.bestEpoch > run.history.length) bestEpoch = more.bestEpoch;
+      stoppedEarly = more.stoppedEarly;
+    }
+    const [val, test] = await timed('predict', async () => [await imageProbs(run.model, base, parts.val.files), await imageProbs(run.model, base, parts.test.files)]);
+    return { kind: 'end-to-end', model: run.model, history, bestEpoch, stoppedEarly, probs: { val, test }, images, times, config };
+  }
+
+  config.mode = 'frozen base, cached features';
+  config.augmentViews = o.augmentViews;
+  const extract = { cacheDir: o.cacheDir, seed: o.seed, skipBad: false, onProgress: o.onProgress, ...(o.augment ? { augment: o.augment } : {}) };
+  const trainFeats = await timed(`embed train (${o.augmentViews + 1} views)`, () => extractFeatures(base, parts.train.files, { ...extract, views: o.augmentViews }));
+  const valFeats = await timed('embed val', () => extractFeatures(base, parts.val.files, extract));
+  const testFeats = await timed('embed test', () => extractFeatures(base, parts.test.files, extract));
+  const run = await timed('train head', () =>
+    trainHead({ dim: base.dim, views: trainFeats.views, labels: parts.train.labels }, { dim: base.dim, views: valFeats.views, labels: parts.val.labels }, fitOptions),
+  );
+  const [val, test] = await timed('predict', async () => [await headProbs(run.model, valFeats.views[0] as Float32Array, base.dim), await headProbs(run.model, testFeats.views[0] as Float32Array, base.dim)]);
+  const features = [trainFeats, valFeats, testFeats].reduce((s, f) => ({ computed: s.computed + f.computed, cached: s.cached + f.cached }), { computed: 0, cached: 0 });
+  return { kind: 'head', model: run.model, history: run.history, bestEpoch: run.bestEpoch, stoppedEarly: run.stoppedEarly, probs: { val, test }, images, times, config, features };
+}
