@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { FacegenderError } from '../errors.js';
 import { basesCommand } from './bases-command.js';
+import { compareCommand } from './compare-command.js';
 import { embedCommand } from './embed-command.js';
 import { evaluateCommand } from './evaluate-command.js';
 import { splitCommand } from './split-command.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.addCommand(embedCommand());
   program.addCommand(trainCommand());
   program.addCommand(evaluateCommand());
+  program.addCommand(compareCommand());
   return program;
 }
 

