@@ -1,9 +1,37 @@
 export * from './errors.js';
 export type { ProgressEvent, ProgressFn } from './util/progress.js';
-export type { DecodedImage, ImageBatch, ImageSize } from './data/image.js';
+// 1 Importing the dataset
+export type { CropBox, DecodedImage, ImageBatch, ImageSize } from './data/image.js';
 export { readAttributeFile, type AttributeTable } from './data/attributes.js';
 export { readIdentityFile } from './data/identities.js';
 export { scanDataset, classCounts, type Dataset, type DatasetImage, type ScanOptions } from './data/dataset.js';
 export { makeSplit, splitPart, PARTS, STUDY_SPLIT_SIZES, type Split, type SplitImage, type SplitOptions, type Part } from './data/split.js';
 export { readSplit, writeSplit, type ReadSplitOptions } from './data/split-file.js';
+export { decodeImage, decodeImageBuffer, type DecodeOptions, type Interpolation } from './data/decode.js';
+export { imageBatches, type ImageBatchOptions } from './data/batches.js';
+export { augmentImage, STUDY_AUGMENTATION, NO_AUGMENTATION, type AugmentParams } from './data/augment.js';
+// 2 Importing the pre-trained base
 export type { Base } from './bases/base.js';
+export { loadBase, describeBases, BASE_NAMES, DEFAULT_BASE, type LoadBaseOptions, type BaseDescription } from './bases/registry.js';
+export { initTfjs } from './bases/tfjs-backend.js';
+// 3 Constructing and training the model
+export { extractFeatures, type ExtractOptions, type FeatureSet } from './features/extract-features.js';
+export { trainHead, headProbs, STUDY_TRAINING, type FeatureData, type TrainHeadOptions } from './train/fit-head.js';
+export { trainEndToEnd } from './train/fit-end-to-end.js';
+export { trainModel, type TrainModelOptions, type TrainedModel } from './train/train-model.js';
+export { createHead, STUDY_HEAD, type HeadConfig } from './train/head.js';
+export { saveBundle, readBundleManifest, loadBundleModel, type BundleManifest } from './train/bundle.js';
+// 4 Analysis
+export { evaluatePredictions, type Evaluation, type EvaluateOptions } from './evaluate/evaluate-predictions.js';
+export { evaluateBundle } from './evaluate/evaluate-bundle.js';
+export { evaluationMarkdown } from './evaluate/evaluation-markdown.js';
+export { binaryMetrics, rocCurve, reliabilityBins } from './evaluate/metrics.js';
+export { bootstrapCI } from './evaluate/bootstrap.js';
+export { sweepThresholds, chooseThreshold } from './evaluate/threshold-sweep.js';
+export { subgroupAccuracy } from './evaluate/subgroups.js';
+export { formatPrediction, certainty } from './evaluate/certainty.js';
+export { runExperiment, type ExperimentOptions, type ExperimentResult } from './evaluate/experiment.js';
+// 5-6 Alternative models and comparison
+export { compareBases, comparisonMarkdown, STUDY_RESULTS, type Comparison, type CompareRow } from './evaluate/compare.js';
+// 7 Making predictions
+export { loadClassifier, type Classifier, type Classification } from './evaluate/classifier.js';
