@@ -6,6 +6,7 @@ import { basesCommand } from './bases-command.js';
 import { compareCommand } from './compare-command.js';
 import { embedCommand } from './embed-command.js';
 import { evaluateCommand } from './evaluate-command.js';
+import { reportCommand } from './report-command.js';
 import { splitCommand } from './split-command.js';
 import { trainCommand } from './train-command.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(evaluateCommand());
   program.addCommand(compareCommand());
+  program.addCommand(reportCommand());
   return program;
 }
 
