@@ -1,8 +1,15 @@
 import type { ImageSize } from '../data/image.js';
+import type { CropBox } from './base.js';
+import { centreSquareCrop } from './face-crops.js';
 import { loadGraphBase, type GraphBaseOverrides, type GraphBaseSpec, type TfjsGraphBase } from './tfjs-graph-base.js';
 
 export const CENTERNET_INPUT_SIZE: ImageSize = { height: 224, width: 224 };
 export const CENTERNET_DIM = 480;
+/**
+ * Crop chosen by cross-validation in the linear probe on celeba-10k (bench/face-probe.ts); the
+ * probe also found 224 px as good as 320 px at half the cost.
+ */
+export const CENTERNET_DEFAULT_CROP: CropBox = centreSquareCrop(0.75);
 /**
  * The backbone's last feature map: a 1x1 conv from MobileNetV3's 120 channels to 480 with hard
  * swish, which the CenterNet head then upsamples. Everything after it is detection-specific.
@@ -24,6 +31,9 @@ export const CENTERNET_SPEC: GraphBaseSpec = {
   // The detector was frozen for 512x512; its backbone is fully convolutional.
   anyInputSize: true,
   inputSize: CENTERNET_INPUT_SIZE,
+  crop: CENTERNET_DEFAULT_CROP,
+  // Raw 0..255: the probe scores it far above x/255 (87% vs 72%), so the converted graph appears
+  // to hold its training-time /255 folded into the first convolution.
   preprocess: 'raw',
   dim: CENTERNET_DIM,
 };

@@ -16,12 +16,3 @@ export function centreSquareCrop(widthFraction: number, aspect: number = CELEBA_
   const height = Math.min(1, widthFraction * aspect);
   return { top: round((1 - height) / 2), left: round((1 - width) / 2), height: round(height), width: round(width) };
 }
-
-/** Pixel rectangle of a crop on a `width` x `height` image, as sharp's `extract` wants it. */
-export function cropPixels(crop: CropBox, width: number, height: number): { left: number; top: number; width: number; height: number } {
-  const left = Math.round(crop.left * width);
-  const top = Math.round(crop.top * height);
-  const w = Math.max(1, Math.min(width - left, Math.round(crop.width * width)));
-  const h = Math.max(1, Math.min(height - top, Math.round(crop.height * height)));
-  return { left, top, width: w, height: h };
-}

@@ -4,7 +4,7 @@ import { WeightsError } from '../errors.js';
 import type { Base, CropBox } from './base.js';
 import { centreSquareCrop } from './face-crops.js';
 import { initTfjs } from './tfjs-backend.js';
-import { checkImageBatch, checkMaxBatch, DEFAULT_MAX_BATCH, embedInSlices, type TfjsBaseOptions } from './tfjs-graph-base.js';
+import { checkCrop, checkImageBatch, checkMaxBatch, DEFAULT_MAX_BATCH, embedInSlices, type TfjsBaseOptions } from './tfjs-graph-base.js';
 import { loadWeightsManifestFile, resolvePackageFile } from './tfjs-graph-loader.js';
 
 /**
@@ -19,8 +19,8 @@ export const FACEAPI_INPUT_SIZE: ImageSize = { height: 150, width: 150 };
 export const FACEAPI_DIM = 128;
 /** face-api subtracts this RGB mean, then divides by 255, before the first convolution. */
 export const FACEAPI_MEAN_RGB = [122.782, 117.001, 104.298] as const;
-/** Best crop in the linear probe on celeba-10k (bench/face-probe.ts). */
-export const FACEAPI_DEFAULT_CROP: CropBox = centreSquareCrop(0.75);
+/** Crop chosen by cross-validation in the linear probe on celeba-10k (bench/face-probe.ts). */
+export const FACEAPI_DEFAULT_CROP: CropBox = centreSquareCrop(0.6);
 
 export const FACEAPI_TRAINED_ON =
   "face identification: dlib's face recognition ResNet (weights by Davis King, 99.38% on LFW; per dlib's documentation trained on " +
@@ -148,6 +148,7 @@ export class FaceapiRecognitionBase implements Base {
 
 export async function loadFaceapiRecognitionBase(options: FaceapiRecognitionOptions = {}): Promise<FaceapiRecognitionBase> {
   checkMaxBatch('faceapi-resnet', options.maxBatch);
+  if (options.crop) checkCrop('faceapi-resnet', options.crop);
   const file = resolvePackageFile(FACEAPI_RECOGNITION_MANIFEST);
   await initTfjs({ backend: options.backend });
   const { tensors, files, weightsHash } = await loadWeightsManifestFile(file);

