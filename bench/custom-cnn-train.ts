@@ -1,10 +1,7 @@
 /**
  * Training throughput of the custom CNN base with the study's dense head, on tfjs.
  *
- * Run (tsx is not installed and Node 20 cannot strip types, so the bench is compiled by tsc into
- * the git-ignored tmp/ folder first):
- *
- *   npx tsc -p bench/tsconfig.json && node tmp/bench-build/bench/custom-cnn-train.js [options]
+ *   npm run bench:custom-cnn -- [options]
  *
  * Options: --sizes 224,112,64  --batch 16  --steps 3  --backend wasm|cpu  --profile
  * Reports images/s for forward + backward + Adam on random pixels (speed does not depend on them),
