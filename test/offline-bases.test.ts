@@ -78,7 +78,7 @@ describe.each(OFFLINE_BASE_CANDIDATES.map((c) => [c.id, c] as const))('offline b
 
   it('describes itself and hashes the weight files it read', async () => {
     expect(base.id).toBe(candidate.id);
-    expect(base.engine).toBe('tfjs');
+    expect(base.engine).toBe(candidate.engine);
     expect(base.trainable).toBe(false);
     expect(base.dim).toBe(candidate.dim);
     expect(base.inputSize).toEqual(candidate.inputSize);

@@ -1,7 +1,8 @@
 import type { ImageSize } from '../data/image.js';
 import type { CropBox } from './base.js';
 import { centreSquareCrop } from './face-crops.js';
-import { loadGraphBase, type GraphBaseOverrides, type GraphBaseSpec, type TfjsGraphBase } from './tfjs-graph-base.js';
+import { loadGraphBase, type GraphBase } from './graph-base.js';
+import type { GraphBaseOverrides, GraphBaseSpec } from './tfjs-graph-base.js';
 
 export const CENTERNET_INPUT_SIZE: ImageSize = { height: 224, width: 224 };
 export const CENTERNET_DIM = 480;
@@ -38,6 +39,6 @@ export const CENTERNET_SPEC: GraphBaseSpec = {
   dim: CENTERNET_DIM,
 };
 
-export async function loadCenternetBase(overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+export async function loadCenternetBase(overrides: GraphBaseOverrides = {}): Promise<GraphBase> {
   return loadGraphBase(CENTERNET_SPEC, overrides);
 }

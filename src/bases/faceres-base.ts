@@ -1,7 +1,8 @@
 import type { ImageSize } from '../data/image.js';
 import type { CropBox } from './base.js';
 import { centreSquareCrop } from './face-crops.js';
-import { loadGraphBase, type GraphBaseOverrides, type GraphBaseSpec, type TfjsGraphBase } from './tfjs-graph-base.js';
+import { loadGraphBase, type GraphBase } from './graph-base.js';
+import type { GraphBaseOverrides, GraphBaseSpec } from './tfjs-graph-base.js';
 
 /**
  * human-models' `faceres` and `faceres-deep`: HSE FaceRes (Savchenko, "Efficient facial
@@ -62,6 +63,6 @@ export const FACERES_SPECS: Readonly<Record<FaceresVariant, GraphBaseSpec>> = {
   },
 };
 
-export async function loadFaceresBase(variant: FaceresVariant = 'faceres', overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+export async function loadFaceresBase(variant: FaceresVariant = 'faceres', overrides: GraphBaseOverrides = {}): Promise<GraphBase> {
   return loadGraphBase(FACERES_SPECS[variant], overrides);
 }

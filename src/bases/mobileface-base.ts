@@ -1,7 +1,8 @@
 import type { ImageSize } from '../data/image.js';
 import type { CropBox } from './base.js';
 import { centreSquareCrop } from './face-crops.js';
-import { loadGraphBase, type GraphBaseOverrides, type GraphBaseSpec, type TfjsGraphBase } from './tfjs-graph-base.js';
+import { loadGraphBase, type GraphBase } from './graph-base.js';
+import type { GraphBaseOverrides, GraphBaseSpec } from './tfjs-graph-base.js';
 
 export const MOBILEFACE_INPUT_SIZE: ImageSize = { height: 112, width: 112 };
 export const MOBILEFACE_DIM = 256;
@@ -27,6 +28,6 @@ export const MOBILEFACE_SPEC: GraphBaseSpec = {
   dim: MOBILEFACE_DIM,
 };
 
-export async function loadMobilefaceBase(overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+export async function loadMobilefaceBase(overrides: GraphBaseOverrides = {}): Promise<GraphBase> {
   return loadGraphBase(MOBILEFACE_SPEC, overrides);
 }

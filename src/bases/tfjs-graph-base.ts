@@ -32,6 +32,14 @@ export interface TfjsBaseOptions {
   backend?: TfjsBackendName;
   /** Images per forward pass; bounds memory on large batches. Default 32. */
   maxBatch?: number;
+  /**
+   * Graph bases only (see graph-base.ts): `onnxruntime` runs the graph converted to ONNX,
+   * `tfjs` the graph itself. Default: ONNX Runtime where the converter supports the graph, else
+   * tfjs. Bases built in code (face-api's) always run on tfjs.
+   */
+  engine?: Base['engine'];
+  /** ONNX Runtime intra-op threads, for a graph base on ONNX Runtime. Default 2. */
+  threads?: number;
 }
 
 export interface GraphBaseOverrides extends TfjsBaseOptions {
@@ -158,8 +166,8 @@ export function checkCrop(id: string, crop: CropBox): void {
   if (!ok) throw new UsageError(`${id}: crop ${JSON.stringify(crop)} is not a box inside the image (fractions 0..1)`);
 }
 
-/** Loads a graph-model base from its package, applying any overrides to the spec. */
-export async function loadGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+/** The spec with any overrides applied, checked. */
+export function resolveGraphSpec(spec: GraphBaseSpec, overrides: GraphBaseOverrides = {}): GraphBaseSpec {
   const effective: GraphBaseSpec = { ...spec };
   if (overrides.crop === null) delete effective.crop;
   else if (overrides.crop) effective.crop = overrides.crop;
@@ -177,6 +185,15 @@ export async function loadGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOve
   if (effective.crop) checkCrop(spec.id, effective.crop);
   getPreprocessing(effective.preprocess);
   checkMaxBatch(spec.id, overrides.maxBatch);
+  return effective;
+}
+
+/**
+ * Loads a graph-model base on tfjs from its package, applying any overrides to the spec.
+ * graph-base.ts chooses between this and ONNX Runtime.
+ */
+export async function loadTfjsGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+  const effective = resolveGraphSpec(spec, overrides);
   const file = resolvePackageFile(spec.model);
   await initTfjs({ backend: overrides.backend });
   const loaded = await loadGraphModelFile(file, { freeSpatial: spec.anyInputSize ?? false });
