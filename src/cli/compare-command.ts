@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { readSplit } from '../data/split-file.js';
+import { COMPETITOR_IDS, loadCompetitors } from '../bases/competitors.js';
 import { compareBases, comparisonMarkdown } from '../evaluate/compare.js';
 import { addBaseOptions, baseOptionsFrom } from './base-options.js';
 import { terminalProgress } from './progress-bar.js';
@@ -12,14 +13,17 @@ export function compareCommand(): Command {
         .description('Train and evaluate several bases on one split and print the study\'s comparison table (accuracy and F1 with 95% CIs)')
         .requiredOption('--split <file>', 'split file from `facegender split`')
         .option('--bases <list>', 'comma-separated bases (see `facegender bases`); one whose weights are missing is skipped with the reason', 'custom,generic,face')
-        .requiredOption('--out <dir>', 'folder for compare.json, compare.md and one run folder per base'),
+        .requiredOption('--out <dir>', 'folder for compare.json, compare.md and one run folder per base')
+        .option('--competitors [ids]', `also score the gender models that ship in npm packages on the same test images (${COMPETITOR_IDS.join(', ')})`),
     ),
   ).action(async (o) => {
     const split = await readSplit(o.split, o.data ? { dataRoot: o.data } : {});
     const bases = String(o.bases).split(',').map((b) => b.trim()).filter(Boolean);
     const progress = terminalProgress();
+    const competitors = o.competitors ? await loadCompetitors(o.competitors === true ? COMPETITOR_IDS : String(o.competitors).split(',').map((c) => c.trim())) : [];
     try {
       const comparison = await compareBases(split, bases, o.out, {
+        competitors,
         ...trainOptionsFrom(o, progress),
         baseOptions: baseOptionsFrom(o),
         splitFile: o.split,
@@ -32,6 +36,7 @@ export function compareCommand(): Command {
       console.log(`wrote ${o.out}`);
     } finally {
       progress.stop();
+      for (const c of competitors) await c.dispose();
     }
   });
 }

@@ -47,7 +47,8 @@ export interface Competitor {
   architecture: string;
   weights: string;
   /** P(class 1) for each test image, and the threshold the model uses. */
-  score(files: string[]): Promise<{ probs: Float32Array; threshold: number }>;
+  score(files: string[]): Promise<{ probs: Float32Array; threshold: number; notes?: string }>;
+  dispose?(): Promise<void>;
 }
 
 export interface CompareOptions extends ExperimentOptions {

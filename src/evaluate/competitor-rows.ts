@@ -12,7 +12,7 @@ export async function scoreCompetitors(split: Split, competitors: Competitor[], 
   const rows: CompareRow[] = [];
   for (const c of competitors) {
     const t0 = performance.now();
-    const { probs, threshold } = await c.score(files);
+    const { probs, threshold, notes } = await c.score(files);
     const ci = bootstrapCI(labels, probs, threshold, { resamples: options.resamples ?? 1000, seed: options.seed ?? 1 });
     rows.push({
       base: c.id,
@@ -24,7 +24,7 @@ export async function scoreCompetitors(split: Split, competitors: Competitor[], 
       f1: ci.metrics.f1,
       threshold,
       seconds: (performance.now() - t0) / 1000,
-      setup: `pretrained gender output, scored on the ${files.length} test images, not trained by us`,
+      setup: `pretrained gender output, scored on the ${files.length} test images, not trained by us${notes ? `; ${notes}` : ''}`,
     });
   }
   return rows;
