@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeImage } from '../data/decode.js';
 import type { DecodedImage } from '../data/image.js';
+import { padImage, type BorderFill } from '../data/pad-image.js';
 import { UsageError } from '../errors.js';
 import type { GenderModel, GenderModelOptions, GenderScores } from './competitors.js';
+import { clipToImage, detectionBox, squareResized, type PixelBox } from './face-detector.js';
 import {
   ageGenderForward,
   disposeFaceapiNets,
@@ -43,7 +45,8 @@ import { initTfjs } from './tfjs-backend.js';
 export const FACEAPI_MIN_CONFIDENCE = 0.5;
 /** Pixels added on every side before detection. */
 export const FACEAPI_DEFAULT_PADDING = 60;
-export type BorderFill = 'black' | 'edge';
+// The image geometry is shared with `predict` and `serve`; re-exported for this model's callers.
+export { clipToImage, detectionBox, padImage, type BorderFill, type PixelBox };
 export const FACEAPI_DEFAULT_BORDER: BorderFill = 'edge';
 /** face-api's `FaceLandmarks.align()` default: the landmarks' box grown by this fraction. */
 const ALIGN_BOX_PADDING = 0.2;
@@ -61,14 +64,6 @@ export const FACEAPI_AGE_GENDER_WEIGHTS =
   'MegaAge-Asian (80/20 splits, IMDB and CACD cleaned up; 95% gender accuracy on their test parts), shipped in @vladmandic/face-api/model; ' +
   "its face detector is face-api's SSD MobileNet v1, trained on WIDER FACE";
 
-/** A rectangle in pixels of an image; fractional where face-api keeps it fractional. */
-export interface PixelBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
 export interface FoundFace {
   /** The detector's score. */
   score: number;
@@ -76,54 +71,6 @@ export interface FoundFace {
   detection: PixelBox;
   /** The whole-pixel rectangle the age/gender net saw: the aligned one, or the detection's. */
   crop: PixelBox;
-}
-
-/** Adds `pad` pixels on every side, black or repeating the edge pixels. */
-export function padImage(image: DecodedImage, pad: number, fill: BorderFill): DecodedImage {
-  if (pad === 0) return image;
-  const { height, width, data } = image;
-  const h = height + 2 * pad;
-  const w = width + 2 * pad;
-  const out = new Float32Array(h * w * 3);
-  for (let y = 0; y < h; y++) {
-    const sy = y - pad;
-    if (fill === 'black' && (sy < 0 || sy >= height)) continue;
-    const srcRow = Math.min(height - 1, Math.max(0, sy));
-    for (let x = 0; x < w; x++) {
-      const sx = x - pad;
-      if (fill === 'black' && (sx < 0 || sx >= width)) continue;
-      const src = (srcRow * width + Math.min(width - 1, Math.max(0, sx))) * 3;
-      const dst = (y * w + x) * 3;
-      out[dst] = data[src] as number;
-      out[dst + 1] = data[src + 1] as number;
-      out[dst + 2] = data[src + 2] as number;
-    }
-  }
-  return { height: h, width: w, data: out };
-}
-
-/**
- * face-api's arithmetic from an SSD box (ymin, xmin, ymax, xmax as fractions of the padded 512
- * square) to `detection.box` in pixels of a `width` x `height` image.
- */
-export function detectionBox(box: ArrayLike<number>, width: number, height: number): PixelBox {
-  const scale = SSD_SIZE / Math.max(height, width);
-  const padX = SSD_SIZE / Math.round(width * scale);
-  const padY = SSD_SIZE / Math.round(height * scale);
-  const top = Math.max(0, box[0] as number) * padY;
-  const bottom = Math.min(1, box[2] as number) * padY;
-  const left = Math.max(0, box[1] as number) * padX;
-  const right = Math.min(1, box[3] as number) * padX;
-  return { x: left * width, y: top * height, width: (right - left) * width, height: (bottom - top) * height };
-}
-
-/** face-api's `Box.clipAtImageBorders`: clipped to the image, then each number floored. */
-export function clipToImage(box: PixelBox, width: number, height: number): PixelBox {
-  const x = Math.max(box.x, 0);
-  const y = Math.max(box.y, 0);
-  const w = Math.min(box.x + box.width - x, width - x);
-  const h = Math.min(box.y + box.height - y, height - y);
-  return { x: Math.floor(x), y: Math.floor(y), width: Math.floor(w), height: Math.floor(h) };
 }
 
 /**
@@ -156,21 +103,6 @@ export function alignedBox(points: ArrayLike<number>): PixelBox {
  */
 export function roundTrip(box: PixelBox, width: number, height: number): PixelBox {
   return { x: box.x * (1 / width) * width, y: box.y * (1 / height) * height, width: box.width * (1 / width) * width, height: box.height * (1 / height) * height };
-}
-
-/** face-api's padToSquare: zeros after the image (detector) or split evenly (face nets). */
-function padToSquare(x: tf.Tensor3D, centred: boolean): tf.Tensor3D {
-  const [h, w] = x.shape;
-  if (h === w) return x;
-  const diff = Math.abs(h - w);
-  const after = Math.round(diff * (centred ? 0.5 : 1));
-  const before = centred ? diff - after : 0;
-  return h > w ? tf.pad(x, [[0, 0], [before, after], [0, 0]]) : tf.pad(x, [[before, after], [0, 0], [0, 0]]);
-}
-
-function squareResized(x: tf.Tensor3D, size: number, centred: boolean): tf.Tensor3D {
-  const sq = padToSquare(x, centred);
-  return sq.shape[0] === size ? sq : tf.image.resizeBilinear(sq, [size, size]);
 }
 
 function cutFaces(images: DecodedImage[], boxes: Array<PixelBox | null>, size: number): tf.Tensor4D {

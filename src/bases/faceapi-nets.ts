@@ -187,6 +187,32 @@ async function withWeights<T>(specifier: string, build: (w: WeightReader) => T):
   }
 }
 
+/** The detector's two nets: what face detection and alignment need, without the age/gender net. */
+export interface DetectorNets {
+  ssd: SsdParams;
+  landmarks: LandmarkParams;
+  /** The two manifests, then their shards. */
+  files: string[];
+  weightsHash: string;
+}
+
+/** Reads the SSD's and the landmark net's weights. The tfjs backend must already be set up. */
+export async function loadDetectorNets(): Promise<DetectorNets> {
+  const ssd = await withWeights(FACEAPI_SSD_MANIFEST, ssdParams);
+  try {
+    const landmarks = await withWeights(FACEAPI_LANDMARK_MANIFEST, landmarkParams);
+    return {
+      ssd: ssd.params,
+      landmarks: landmarks.params,
+      files: [...ssd.files, ...landmarks.files],
+      weightsHash: sha256Buffers([ssd.hash, landmarks.hash].map((h) => Buffer.from(h, 'hex'))),
+    };
+  } catch (err) {
+    disposeNetTensors(ssd.params);
+    throw err;
+  }
+}
+
 /** Reads the three nets' weights. The tfjs backend must already be set up (see tfjs-backend.ts). */
 export async function loadFaceapiNets(): Promise<FaceapiNets> {
   const ssd = await withWeights(FACEAPI_SSD_MANIFEST, ssdParams);
@@ -202,15 +228,20 @@ export async function loadFaceapiNets(): Promise<FaceapiNets> {
   };
 }
 
-export function disposeFaceapiNets(nets: FaceapiNets): void {
+/** Disposes every tensor held anywhere inside `value` (nets' parameter objects). */
+export function disposeNetTensors(value: unknown): void {
   const tensors: tf.Tensor[] = [];
-  const collect = (value: unknown): void => {
-    if (value instanceof tf.Tensor) tensors.push(value);
-    else if (Array.isArray(value)) value.forEach(collect);
-    else if (value && typeof value === 'object') Object.values(value).forEach(collect);
+  const collect = (v: unknown): void => {
+    if (v instanceof tf.Tensor) tensors.push(v);
+    else if (Array.isArray(v)) v.forEach(collect);
+    else if (v && typeof v === 'object') Object.values(v).forEach(collect);
   };
-  collect([nets.ssd, nets.landmarks, nets.ageGender]);
+  collect(value);
   tf.dispose(tensors);
+}
+
+export function disposeFaceapiNets(nets: FaceapiNets): void {
+  disposeNetTensors([nets.ssd, nets.landmarks, nets.ageGender]);
 }
 
 // ---- layers --------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ import { basesCommand } from './bases-command.js';
 import { compareCommand } from './compare-command.js';
 import { embedCommand } from './embed-command.js';
 import { evaluateCommand } from './evaluate-command.js';
+import { predictCommand } from './predict-command.js';
 import { reportCommand } from './report-command.js';
+import { serveCommand } from './serve-command.js';
 import { splitCommand } from './split-command.js';
 import { trainCommand } from './train-command.js';
 
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   program.addCommand(evaluateCommand());
   program.addCommand(compareCommand());
   program.addCommand(reportCommand());
+  program.addCommand(predictCommand());
+  program.addCommand(serveCommand());
   return program;
 }
 

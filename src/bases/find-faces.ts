@@ -1,0 +1,73 @@
+import { alignFace, CELEBA_FRAME, type AlignedFace, type Point } from '../data/face-align.js';
+import type { DecodedImage, ImageSize } from '../data/image.js';
+import { padImage } from '../data/pad-image.js';
+import { UsageError } from '../errors.js';
+import type { FaceBox, FaceDetector } from './face-detector.js';
+
+/**
+ * The crop step shared by `predict`, the server and any evaluation on uncropped photos: find
+ * every face, then cut each one out in CelebA's framing.
+ */
+
+/**
+ * Border added, as a fraction of the longest side, when a first look finds no face. The detector
+ * misses faces that fill the image (a CelebA crop, a selfie), and a border of repeated edge
+ * pixels brings them back; it is not added up front because it shrinks every face in a group
+ * photo by the same factor.
+ */
+export const DEFAULT_RETRY_PADDING = 0.3;
+
+export interface FindFacesOptions {
+  /** Size of each aligned crop. Default 178x218, CelebA's frame; any size keeps the framing. */
+  frame?: ImageSize;
+  /** See {@link DEFAULT_RETRY_PADDING}; 0 turns the second look off. */
+  retryPadding?: number;
+}
+
+export interface FoundFace {
+  /** In pixels of the image searched, clipped to it. */
+  box: FaceBox;
+  landmarks: Point[];
+  aligned: AlignedFace;
+}
+
+function clipToImage(box: FaceBox, shift: number, size: ImageSize): FaceBox | null {
+  const x0 = Math.max(0, box.x - shift);
+  const y0 = Math.max(0, box.y - shift);
+  const x1 = Math.min(size.width, box.x - shift + box.width);
+  const y1 = Math.min(size.height, box.y - shift + box.height);
+  const width = x1 - x0;
+  const height = y1 - y0;
+  // A box mostly in the added border is the border's texture, not a face.
+  if (width <= 0 || height <= 0 || width * height < 0.5 * box.width * box.height) return null;
+  return { score: box.score, x: x0, y: y0, width, height };
+}
+
+/** Faces of each image, left to right, each with its 68 landmarks and its aligned crop. */
+export async function findFaces(detector: FaceDetector, images: readonly DecodedImage[], options: FindFacesOptions = {}): Promise<FoundFace[][]> {
+  const frame = options.frame ?? CELEBA_FRAME;
+  const retry = options.retryPadding ?? DEFAULT_RETRY_PADDING;
+  if (!(retry >= 0 && retry <= 2)) throw new UsageError(`retryPadding must be between 0 and 2, got ${retry}`);
+  const first = await detector.detect(images);
+  const results: Array<Array<{ box: FaceBox; landmarks: Point[] }>> = first.map((faces) => faces.map((f) => ({ box: f.box, landmarks: f.landmarks })));
+
+  const again = retry > 0 ? images.map((_, i) => i).filter((i) => (first[i] as unknown[]).length === 0) : [];
+  if (again.length > 0) {
+    const pads = again.map((i) => Math.round(retry * Math.max((images[i] as DecodedImage).width, (images[i] as DecodedImage).height)));
+    const padded = again.map((i, k) => padImage(images[i] as DecodedImage, pads[k] as number, 'edge'));
+    const second = await detector.detect(padded);
+    again.forEach((i, k) => {
+      const pad = pads[k] as number;
+      const size = images[i] as DecodedImage;
+      results[i] = (second[k] ?? []).flatMap((f) => {
+        const box = clipToImage(f.box, pad, size);
+        return box ? [{ box, landmarks: f.landmarks.map((p) => ({ x: p.x - pad, y: p.y - pad })) }] : [];
+      });
+    });
+  }
+  return results.map((faces, i) =>
+    faces
+      .sort((a, b) => a.box.x + a.box.width / 2 - (b.box.x + b.box.width / 2))
+      .map((f) => ({ ...f, aligned: alignFace(images[i] as DecodedImage, f.landmarks, frame) })),
+  );
+}

@@ -1,0 +1,53 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { loadClassifier } from '../evaluate/classifier.js';
+import { createPhotoClassifier } from '../evaluate/classify-photo.js';
+import { modelInfo } from '../evaluate/model-info.js';
+import { buildServer, DEFAULT_BODY_LIMIT, DEFAULT_INFERENCE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SERVER_MAX_PIXELS } from '../serve/server.js';
+import { parseInteger } from './options.js';
+
+function parseMegabytes(value: string): number {
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a size in MB > 0, got "${value}"`);
+  return Math.round(n * 1024 * 1024);
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('Serve a model over HTTP: POST /api/predict, GET /api/health, GET /api/model, and a web page at /')
+    .requiredOption('--model <dir>', 'model folder written by `facegender train`')
+    .option('--port <n>', 'port to listen on (0: any free port)', parseInteger(0), 8080)
+    .option('--host <address>', 'address to listen on; 0.0.0.0 exposes it to the network', '127.0.0.1')
+    .option('--max-body-mb <mb>', 'largest upload in MB', parseMegabytes, DEFAULT_BODY_LIMIT)
+    .option('--max-pixels <n>', 'largest image in pixels', parseInteger(1), DEFAULT_SERVER_MAX_PIXELS)
+    .option('--request-timeout-ms <ms>', 'time allowed to receive a request', parseInteger(1), DEFAULT_REQUEST_TIMEOUT_MS)
+    .option('--inference-timeout-ms <ms>', 'time allowed to classify one upload', parseInteger(1), DEFAULT_INFERENCE_TIMEOUT_MS)
+    .option('--max-batch <n>', 'largest batch per model call', parseInteger(1), 32)
+    .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models")
+    .option('--log', 'log each request (JSON lines on stdout)', false)
+    .action(async (o) => {
+      const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
+      const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch });
+      const info = modelInfo(classifier, o.model);
+      const app = await buildServer(pc, info, {
+        bodyLimit: o.maxBodyMb,
+        maxPixels: o.maxPixels,
+        requestTimeoutMs: o.requestTimeoutMs,
+        inferenceTimeoutMs: o.inferenceTimeoutMs,
+        logger: o.log,
+      });
+      const address = await app.listen({ port: o.port, host: o.host });
+      console.error(`serving ${info.id} (${info.base} base, threshold ${info.threshold}) at ${address}`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await app.close();
+      await pc.dispose();
+      await classifier.dispose();
+    });
+}
