@@ -20,6 +20,7 @@
  * nothing downloaded) when Debian's python3-torch is installed.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -293,15 +294,18 @@ with torch.inference_mode():
 print(json.dumps({'version': torch.__version__, 'threads': torch.get_num_threads(), 'b1': n / statistics.median(t1), 'b16': n / statistics.median(t16)}))
 `;
 
+/** Debian's python3-torch lives beside Debian's interpreter, which a pyenv or venv python3 on the PATH would hide. */
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
 function torchAvailable(): { ok: true } | { ok: false; why: string } {
-  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+  const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
   if (probe.error) return { ok: false, why: `python3 could not run (${probe.error.message})` };
   if (probe.status !== 0) return { ok: false, why: "PyTorch is not installed (Debian's python3-torch); `python3 -c \"import torch\"` fails" };
   return { ok: true };
 }
 
 function runTorch(): { version: string; threads: number; b1: number; b16: number } {
-  const run = spawnSync('python3', ['-c', TORCH_SCRIPT, String(threads), String(reps), String(BATCH)], {
+  const run = spawnSync(PYTHON, ['-c', TORCH_SCRIPT, String(threads), String(reps), String(BATCH)], {
     encoding: 'utf8',
     timeout: 900_000,
     env: { ...process.env, OMP_NUM_THREADS: String(threads) },
