@@ -100,7 +100,7 @@ export class TfjsGraphBase implements Base {
   readonly engine = 'tfjs' as const;
   /**
    * Converted graph models hold their weights as constants, not variables, so there is nothing
-   * to fine-tune (and tfjs-wasm lacks Conv2DBackpropFilter besides): only a head on top trains.
+   * to fine-tune: only a head on top trains.
    */
   readonly trainable = false;
   readonly id: string;
