@@ -35,3 +35,11 @@ export { runExperiment, type ExperimentOptions, type ExperimentResult } from './
 export { compareBases, comparisonMarkdown, STUDY_RESULTS, type Comparison, type CompareRow } from './evaluate/compare.js';
 // 7 Making predictions
 export { loadClassifier, type Classifier, type Classification } from './evaluate/classifier.js';
+export { createPhotoClassifier, classifyPhotoFiles, type PhotoClassifier, type PhotoFace, type PhotoResult } from './evaluate/classify-photo.js';
+export { loadFaceDetector, type FaceDetector } from './bases/face-detector.js';
+export { findFaces } from './bases/find-faces.js';
+export { alignFace, CELEBA_FRAME, CELEBA_FACE_TEMPLATE } from './data/face-align.js';
+export { loadCompetitors, COMPETITOR_IDS, type GenderModel } from './bases/competitors.js';
+// Shells
+export { writeModelReport, writeCompareReport } from './report/write-report.js';
+export { buildServer, type ServerOptions } from './serve/server.js';
