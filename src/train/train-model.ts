@@ -87,9 +87,7 @@ export async function trainModel(split: Split, base: Base, options: TrainModelOp
     }
   };
   const fitOptions = { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, patience: o.patience, seed: o.seed, onProgress: o.onProgress, onEpoch: o.onEpoch };
-  const config: Record<string, unknown> = { ...fitOptions, onProgress: undefined, onEpoch: undefined, fineTuneEpochs: o.fineTuneEpochs, fineTuneLr: o.fineTuneLr };
-  delete config.onProgress;
-  delete config.onEpoch;
+  const config: Record<string, unknown> = { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, patience: o.patience, seed: o.seed, fineTuneEpochs: o.fineTuneEpochs, fineTuneLr: o.fineTuneLr };
   const images = { train: parts.train.images, val: parts.val.images, test: parts.test.images };
 
   if (isTrainable(base) && base.id === 'custom') {
