@@ -1,12 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { ImageBatch, ImageSize } from '../data/image.js';
 import { WeightsError } from '../errors.js';
 import type { Base, CropBox } from './base.js';
 import { OnnxSession } from './onnx-session.js';
 import { getPreprocessing, type Preprocessing } from './preprocess.js';
 import { checkImageBatch, DEFAULT_MAX_BATCH, type GraphBaseSpec } from './tfjs-graph-base.js';
-import { sha256Buffers } from './tfjs-graph-loader.js';
+import { readGraphModelFiles, sha256Buffers } from './tfjs-graph-loader.js';
 import {
   decodeGraphWeights,
   tfjsGraphToOnnx,
@@ -37,48 +35,15 @@ export interface GraphModelAsOnnx {
   weightsHash: string;
 }
 
-interface ModelJson {
-  modelTopology?: { node?: TfjsGraphNode[] };
-  weightsManifest?: Array<{ paths?: string[]; weights?: GraphWeightSpec[] }>;
-}
-
-async function readOrThrow(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw new WeightsError(`cannot read weights file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, file);
-  }
-}
-
 /**
  * Reads a tfjs graph model (model.json and the shards beside it) and converts the part that
  * computes `options.outputNode` to ONNX. Needs no tfjs backend.
  */
 export async function convertGraphModelFile(modelJsonPath: string, options: Omit<GraphToOnnxOptions, 'label'>): Promise<GraphModelAsOnnx> {
-  const jsonBytes = await readOrThrow(modelJsonPath);
-  let json: ModelJson;
-  try {
-    json = JSON.parse(jsonBytes.toString('utf8')) as ModelJson;
-  } catch (err) {
-    throw new WeightsError(`is not valid JSON (${(err as Error).message})`, modelJsonPath);
-  }
-  const nodes = json?.modelTopology?.node;
-  const manifest = json?.weightsManifest;
-  if (!Array.isArray(nodes) || !Array.isArray(manifest) || !manifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights))) {
-    throw new WeightsError('is not a tfjs graph model (no modelTopology.node or weightsManifest)', modelJsonPath);
-  }
-  const dir = path.dirname(modelJsonPath);
-  const files = manifest.flatMap((g) => (g.paths as string[]).map((p) => path.resolve(dir, p)));
-  const shards = await Promise.all(files.map(readOrThrow));
-  const joined = Buffer.concat(shards);
-  const data = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength) as ArrayBuffer;
-  const weights = decodeGraphWeights(
-    manifest.flatMap((g) => g.weights as GraphWeightSpec[]),
-    data,
-    modelJsonPath,
-  );
-  const converted = tfjsGraphToOnnx(nodes, weights, { ...options, label: modelJsonPath });
-  return { converted, files: [modelJsonPath, ...files], weightsHash: sha256Buffers([jsonBytes, ...shards]) };
+  const { json, jsonBytes, shards } = await readGraphModelFiles(modelJsonPath);
+  const weights = decodeGraphWeights(shards.specs as GraphWeightSpec[], shards.data, modelJsonPath);
+  const converted = tfjsGraphToOnnx(json.modelTopology.node as unknown as TfjsGraphNode[], weights, { ...options, label: modelJsonPath });
+  return { converted, files: [modelJsonPath, ...shards.files], weightsHash: sha256Buffers([jsonBytes, ...shards.buffers]) };
 }
 
 export class OnnxGraphBase implements Base {

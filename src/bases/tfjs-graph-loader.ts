@@ -78,7 +78,7 @@ function isManifest(value: unknown): value is ManifestGroup[] {
   );
 }
 
-interface ReadShards {
+export interface ReadShards {
   specs: tf.io.WeightsManifestEntry[];
   data: ArrayBuffer;
   files: string[];
@@ -114,7 +114,7 @@ interface GraphNodeJson {
   attr?: { shape?: { shape?: TensorShapeJson } };
 }
 
-interface GraphModelJson {
+export interface GraphModelJson {
   format?: string;
   generatedBy?: string;
   convertedBy?: string | null;
@@ -165,11 +165,14 @@ export interface GraphLoadOptions {
   freeSpatial?: boolean;
 }
 
-/**
- * Loads a tfjs graph model (converter format) from a model.json path and the shards beside it.
- * The backend must already be set up (see tfjs-backend.ts).
- */
-export async function loadGraphModelFile(modelJsonPath: string, options: GraphLoadOptions = {}): Promise<LoadedGraphModel> {
+/** A graph model's model.json, parsed and checked, with its shards read and size-checked. Needs no tfjs backend. */
+export interface GraphModelFiles {
+  json: GraphModelJson;
+  jsonBytes: Buffer;
+  shards: ReadShards;
+}
+
+export async function readGraphModelFiles(modelJsonPath: string): Promise<GraphModelFiles> {
   const jsonBytes = await readOrThrow(modelJsonPath);
   let json: unknown;
   try {
@@ -180,7 +183,15 @@ export async function loadGraphModelFile(modelJsonPath: string, options: GraphLo
   if (!isGraphModelJson(json)) {
     throw new WeightsError('is not a tfjs graph model (no modelTopology.node or weightsManifest)', modelJsonPath);
   }
-  const shards = await readShards(json.weightsManifest, modelJsonPath);
+  return { json, jsonBytes, shards: await readShards(json.weightsManifest, modelJsonPath) };
+}
+
+/**
+ * Loads a tfjs graph model (converter format) from a model.json path and the shards beside it.
+ * The backend must already be set up (see tfjs-backend.ts).
+ */
+export async function loadGraphModelFile(modelJsonPath: string, options: GraphLoadOptions = {}): Promise<LoadedGraphModel> {
+  const { json, jsonBytes, shards } = await readGraphModelFiles(modelJsonPath);
   if (options.freeBatch ?? true) freeInputDimensions(json, options.freeSpatial ?? false);
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: json.modelTopology as unknown as tf.io.ModelArtifacts['modelTopology'],

@@ -5,6 +5,7 @@ import { DatasetError } from '../errors.js';
 import { readAttributeFile, type AttributeTable } from './attributes.js';
 import { readIdentityFile } from './identities.js';
 import { IMAGE_EXTENSIONS, describeNonImage, sniffImageFormat } from './sniff.js';
+import { mapLimited } from '../util/map-limited.js';
 
 export interface DatasetImage {
   /** Path relative to the dataset root, with forward slashes. */
@@ -97,19 +98,6 @@ async function sniffFile(file: ListedFile): Promise<string | undefined> {
   } finally {
     await handle.close();
   }
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 export function hashListing(files: Array<{ rel: string; bytes: number }>): string {

@@ -9,6 +9,7 @@ import { ImageDecodeError, UsageError } from '../errors.js';
 import { writeJsonAtomically } from '../util/atomic-write.js';
 import type { ProgressFn } from '../util/progress.js';
 import { FeatureStore } from './feature-store.js';
+import { mapLimited } from '../util/map-limited.js';
 
 export const DEFAULT_CACHE_DIR = '.facegender-cache';
 
@@ -67,19 +68,6 @@ export function baseCacheKey(base: Base, interpolation: Interpolation): string {
 
 function viewKey(contentHash: string, view: number, augmentKey: string): string {
   return sha256(contentHash, String(view), view === 0 ? '' : augmentKey);
-}
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /**
