@@ -1,9 +1,8 @@
-import type { ImageBatch, ImageSize } from '../data/image.js';
+import type { ImageBatch } from '../data/image.js';
 import { WeightsError } from '../errors.js';
-import type { Base, CropBox } from './base.js';
 import { OnnxSession } from './onnx-session.js';
-import { getPreprocessing, type Preprocessing } from './preprocess.js';
-import { checkImageBatch, DEFAULT_MAX_BATCH, type GraphBaseSpec } from './tfjs-graph-base.js';
+import { GraphSpecBase } from './graph-spec-base.js';
+import { checkImageBatch, type GraphBaseSpec } from './tfjs-graph-base.js';
 import { readGraphModelFiles, sha256Buffers } from './tfjs-graph-loader.js';
 import {
   decodeGraphWeights,
@@ -46,37 +45,17 @@ export async function convertGraphModelFile(modelJsonPath: string, options: Omit
   return { converted, files: [modelJsonPath, ...shards.files], weightsHash: sha256Buffers([jsonBytes, ...shards.buffers]) };
 }
 
-export class OnnxGraphBase implements Base {
+export class OnnxGraphBase extends GraphSpecBase {
   readonly engine = 'onnxruntime' as const;
-  /** The weights are baked into the converted graph as constants: only a head on top trains. */
-  readonly trainable = false;
-  readonly id: string;
-  readonly architecture: string;
-  readonly trainedOn: string;
-  readonly inputSize: ImageSize;
-  readonly crop?: CropBox;
-  readonly preprocess: string;
-  readonly dim: number;
-  private readonly preprocessing: Preprocessing;
-  private readonly maxBatch: number;
 
   constructor(
     spec: GraphBaseSpec,
-    readonly weightsHash: string,
-    /** model.json then its shards, resolved. */
-    readonly weightsFiles: readonly string[],
+    weightsHash: string,
+    weightsFiles: readonly string[],
     private readonly session: OnnxSession,
     options: OnnxGraphBaseOptions = {},
   ) {
-    this.id = spec.id;
-    this.architecture = spec.architecture;
-    this.trainedOn = spec.trainedOn;
-    this.inputSize = spec.inputSize;
-    if (spec.crop) this.crop = spec.crop;
-    this.preprocess = spec.preprocess;
-    this.dim = spec.dim;
-    this.preprocessing = getPreprocessing(spec.preprocess);
-    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    super(spec, weightsHash, weightsFiles, options.maxBatch);
   }
 
   get threads(): number {

@@ -3,7 +3,8 @@ import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { ImageBatch, ImageSize } from '../data/image.js';
 import { UsageError, WeightsError } from '../errors.js';
 import type { Base, CropBox } from './base.js';
-import { getPreprocessing, type Preprocessing } from './preprocess.js';
+import { DEFAULT_MAX_BATCH, GraphSpecBase } from './graph-spec-base.js';
+import { getPreprocessing } from './preprocess.js';
 import { initTfjs, type TfjsBackendName } from './tfjs-backend.js';
 import { loadGraphModelFile, resolvePackageFile } from './tfjs-graph-loader.js';
 
@@ -49,7 +50,7 @@ export interface GraphBaseOverrides extends TfjsBaseOptions {
   inputSize?: ImageSize;
 }
 
-export const DEFAULT_MAX_BATCH = 32;
+export { DEFAULT_MAX_BATCH };
 
 /** Throws unless `batch` is a well-formed batch at `size`. */
 export function checkImageBatch(id: string, size: ImageSize, batch: ImageBatch): void {
@@ -96,42 +97,19 @@ export async function embedInSlices(
   return out;
 }
 
-export class TfjsGraphBase implements Base {
+export class TfjsGraphBase extends GraphSpecBase {
   readonly engine = 'tfjs' as const;
-  /**
-   * Converted graph models hold their weights as constants, not variables, so there is nothing
-   * to fine-tune: only a head on top trains.
-   */
-  readonly trainable = false;
-  readonly id: string;
-  readonly architecture: string;
-  readonly trainedOn: string;
-  readonly inputSize: ImageSize;
-  readonly crop?: CropBox;
-  readonly preprocess: string;
-  readonly dim: number;
-  private readonly preprocessing: Preprocessing;
-  private readonly maxBatch: number;
 
   constructor(
     spec: GraphBaseSpec,
-    readonly weightsHash: string,
-    /** model.json then its shards, resolved. */
-    readonly weightsFiles: readonly string[],
+    weightsHash: string,
+    weightsFiles: readonly string[],
     private readonly model: GraphModel,
     private readonly featureNode: string,
     private readonly pooling: GraphBaseSpec['pooling'],
     options: TfjsBaseOptions,
   ) {
-    this.id = spec.id;
-    this.architecture = spec.architecture;
-    this.trainedOn = spec.trainedOn;
-    this.inputSize = spec.inputSize;
-    if (spec.crop) this.crop = spec.crop;
-    this.preprocess = spec.preprocess;
-    this.dim = spec.dim;
-    this.preprocessing = getPreprocessing(spec.preprocess);
-    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    super(spec, weightsHash, weightsFiles, options.maxBatch);
   }
 
   async embed(batch: ImageBatch): Promise<Float32Array> {

@@ -1,4 +1,4 @@
-/* global process, console, performance, fetch, Response, TextEncoder, TextDecoder, Buffer */
+/* global process, console */
 /**
  * Runs face-api's own age and gender pipelines (below), as the reference for test/competitors.test.ts. Runs
  * in its own process: face-api's bundle carries a second tfjs, which would share tfjs's global
@@ -12,34 +12,8 @@
  * wholeProbMale `ageGenderNet.predictAgeAndGender(image)`.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-
-const require = createRequire(import.meta.url);
-const pkg = path.dirname(require.resolve('@vladmandic/face-api/package.json'));
-const source = fs.readFileSync(path.join(pkg, 'dist', 'face-api.js'), 'utf8');
-// The bundle's wasm backend fetches its binary; a plain path has no URL scheme for Node's fetch.
-const networkFetch = globalThis.fetch;
-globalThis.fetch = async (url, init) =>
-  typeof url === 'string' && url.startsWith('/') ? new Response(fs.readFileSync(url), { headers: { 'content-type': 'application/wasm' } }) : networkFetch(url, init);
-// The browser bundle's Node detection wants require('util'), which its bundler stubbed out; hiding
-// `process` makes it skip that path, and a minimal platform replaces it.
-const faceapi = new Function('require', 'process', `${source}\nreturn faceapi;`)(require, { env: {} });
-const tf = faceapi.tf;
-tf.env().setPlatform('reference', {
-  fetch,
-  now: () => performance.now(),
-  encode: (s) => new TextEncoder().encode(s),
-  decode: (b, e) => new TextDecoder(e).decode(b),
-  isTypedArray: (a) => ArrayBuffer.isView(a),
-});
-faceapi.env.setEnv(faceapi.env.createNodejsEnv());
-
-function weightMap(name) {
-  const manifest = JSON.parse(fs.readFileSync(path.join(pkg, 'model', `${name}-weights_manifest.json`), 'utf8'));
-  const joined = Buffer.concat(manifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(pkg, 'model', p)))));
-  return tf.io.decodeWeights(joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength), manifest.flatMap((g) => g.weights));
-}
+import { faceapi, loadNet, require, tf } from './faceapi-bundle.mjs';
 
 async function main() {
   const [pixelsFile, sizesFile] = process.argv.slice(2);
@@ -51,9 +25,9 @@ async function main() {
     tf.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep);
   }
   if (!(await tf.setBackend(backend))) throw new Error(`face-api's tfjs could not start its ${backend} backend`);
-  await faceapi.nets.ssdMobilenetv1.loadFromWeightMap(weightMap('ssd_mobilenetv1_model'));
-  await faceapi.nets.ageGenderNet.loadFromWeightMap(weightMap('age_gender_model'));
-  await faceapi.nets.faceLandmark68Net.loadFromWeightMap(weightMap('face_landmark_68_model'));
+  await loadNet(faceapi.nets.ssdMobilenetv1, 'ssd_mobilenetv1_model');
+  await loadNet(faceapi.nets.ageGenderNet, 'age_gender_model');
+  await loadNet(faceapi.nets.faceLandmark68Net, 'face_landmark_68_model');
   const raw = fs.readFileSync(pixelsFile);
   const pixels = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   const sizes = JSON.parse(fs.readFileSync(sizesFile, 'utf8'));
