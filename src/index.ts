@@ -14,13 +14,16 @@ export { augmentImage, STUDY_AUGMENTATION, NO_AUGMENTATION, type AugmentParams }
 export type { Base } from './bases/base.js';
 export { loadBase, describeBases, BASE_NAMES, DEFAULT_BASE, type LoadBaseOptions, type BaseDescription } from './bases/registry.js';
 export { initTfjs } from './bases/tfjs-backend.js';
+export { isFineTunable, type FineTunableBase, type FineTunedBase } from './bases/fine-tunable-base.js';
+export { loadVgg16Base, VGG16_VARIANTS, type Vgg16Variant } from './bases/vgg16-base.js';
 // 3 Constructing and training the model
 export { extractFeatures, type ExtractOptions, type FeatureSet } from './features/extract-features.js';
-export { trainHead, headProbs, STUDY_TRAINING, type FeatureData, type TrainHeadOptions } from './train/fit-head.js';
+export { trainHead, headProbs, STUDY_TRAINING, HEAD_INPUT_DEFAULTS, featureScaling, applyScaling, foldScaling, type FeatureScaling, type FeatureData, type TrainHeadOptions } from './train/fit-head.js';
 export { trainEndToEnd } from './train/fit-end-to-end.js';
 export { trainModel, type TrainModelOptions, type TrainedModel } from './train/train-model.js';
+export { fineTuneBase, estimateFineTune, type FineTuneEstimate } from './train/fine-tune-base.js';
 export { createHead, STUDY_HEAD, type HeadConfig } from './train/head.js';
-export { saveBundle, readBundleManifest, loadBundleModel, type BundleManifest } from './train/bundle.js';
+export { saveBundle, readBundleManifest, loadBundleModel, readBundleBaseWeights, type BundleManifest } from './train/bundle.js';
 // 4 Analysis
 export { evaluatePredictions, type Evaluation, type EvaluateOptions } from './evaluate/evaluate-predictions.js';
 export { evaluateBundle } from './evaluate/evaluate-bundle.js';

@@ -45,7 +45,7 @@ describe('training the head on real cached features (face base, 160 train images
     expect(manifest.base.id).toBe('faceres-deep');
     expect(manifest.threshold).toBe(run.evaluation.threshold);
     expect(manifest.classNames).toEqual(['female', 'male']);
-    expect(manifest.training).toMatchObject({ epochs: 10, batchSize: 64, lr: 0.001, patience: 2, seed: 1, augmentViews: 1 });
+    expect(manifest.training).toMatchObject({ epochs: 10, batchSize: 64, lr: 0.001, patience: 2, seed: 1, augmentViews: 1, standardize: true, drawPlain: true });
     const md = await readFile(path.join(dir, 'run', 'evaluation.md'), 'utf8');
     expect(md).toContain('| accuracy |');
     expect(md).toContain('Largest gap');
@@ -96,6 +96,10 @@ describe('training the head on real cached features (face base, 160 train images
     expect(e.threshold).toBe(run.evaluation.threshold);
     const fixed = await facegender(['evaluate', '--model', path.join(dir, 'run'), '--cache-dir', cacheDir, '--resamples', '200', '--threshold-rule', 'fixed:0.5', '--json']);
     expect(JSON.parse(fixed.stdout).threshold).toBe(0.5);
+    // Re-evaluating keeps the training run's stage times (the report shows them).
+    const saved = JSON.parse(await readFile(path.join(dir, 'run', 'evaluation.json'), 'utf8'));
+    expect(saved.threshold).toBe(0.5);
+    expect(saved.times.map((t: { stage: string }) => t.stage)).toContain('train head');
   });
 
   it('refuses to fine-tune a frozen base with a clear message', async () => {

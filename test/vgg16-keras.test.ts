@@ -14,6 +14,7 @@ import { loadOnnxFileBase } from '../src/bases/onnx-file-base.js';
 import { getPreprocessing, PREPROCESSING } from '../src/bases/preprocess.js';
 import { loadVgg16Base, resolveVgg16Weights, VGG16_VARIANTS, type Vgg16Variant } from '../src/bases/vgg16-base.js';
 import { CELEBA, SHARED } from './helpers/shared.js';
+import { vectorAgreement } from './helpers/vector-agreement.js';
 
 const { onnx } = onnxProto;
 const FIXTURES = path.join(SHARED, 'fixtures', 'keras-vgg16');
@@ -52,24 +53,6 @@ function packBatch(images: Float32Array[]): ImageBatch {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** Cosine similarity and max abs error of one output row against its reference. */
-function compare(out: Float32Array, ref: number[]): { cosine: number; maxErr: number; maxRef: number } {
-  let dot = 0;
-  let no = 0;
-  let nr = 0;
-  let maxErr = 0;
-  let maxRef = 0;
-  ref.forEach((r, j) => {
-    const o = out[j] as number;
-    dot += o * r;
-    no += o * o;
-    nr += r * r;
-    maxErr = Math.max(maxErr, Math.abs(o - r));
-    maxRef = Math.max(maxRef, Math.abs(r));
-  });
-  return { cosine: dot / Math.sqrt(no * nr), maxErr, maxRef };
 }
 
 /** A writable copy of a fixture that the test may then edit in place with h5wasm. */
@@ -146,7 +129,7 @@ describe('VGG16 conv base from Keras .h5 matches the independent reference', () 
       expect(out.length).toBe(2 * 512);
       const refRows = (reference.files[file] as ReferenceFile)[key] as number[][];
       refRows.forEach((ref, i) => {
-        const { cosine, maxErr, maxRef } = compare(out.subarray(i * 512, (i + 1) * 512), ref);
+        const { cosine, maxErr, maxRef } = vectorAgreement(out.subarray(i * 512, (i + 1) * 512), ref);
         expect(cosine).toBeGreaterThanOrEqual(0.99999);
         expect(maxErr).toBeLessThanOrEqual(1e-3 * maxRef);
       });
@@ -369,16 +352,16 @@ describe('real CelebA faces', () => {
       expect(both.every(Number.isFinite)).toBe(true);
       expect(both.some((v) => v > 0)).toBe(true);
       const alone = await base.embed(packBatch([images[1] as Float32Array]));
-      const { cosine, maxErr, maxRef } = compare(alone, Array.from(both.subarray(512)));
+      const { cosine, maxErr, maxRef } = vectorAgreement(alone, Array.from(both.subarray(512)));
       expect(cosine).toBeGreaterThan(0.99999);
       expect(maxErr).toBeLessThanOrEqual(1e-4 * maxRef);
-      expect(compare(both.subarray(0, 512), Array.from(both.subarray(512))).cosine).toBeLessThan(0.99999);
+      expect(vectorAgreement(both.subarray(0, 512), Array.from(both.subarray(512))).cosine).toBeLessThan(0.99999);
       // 17 images span two runs inside embed; each row must still belong to its own image.
       const many = await base.embed(packBatch(Array.from({ length: 17 }, (_, i) => images[i % 2] as Float32Array)));
       expect(many.length).toBe(17 * 512);
       for (const row of [15, 16]) {
         const expected = Array.from(both.subarray((row % 2) * 512, (row % 2 + 1) * 512));
-        expect(compare(many.subarray(row * 512, (row + 1) * 512), expected).cosine).toBeGreaterThan(0.99999);
+        expect(vectorAgreement(many.subarray(row * 512, (row + 1) * 512), expected).cosine).toBeGreaterThan(0.99999);
       }
       await expect(base.embed({ n: 1, height: 112, width: 112, data: new Float32Array(112 * 112 * 3) })).rejects.toThrow(UsageError);
     } finally {

@@ -7,7 +7,8 @@ import { DEFAULT_CUSTOM_CNN_INPUT_SIZE } from './custom-cnn.js';
 import { isOfflineBaseName, loadOfflineBase, OFFLINE_BASE_ALIASES, OFFLINE_BASE_CANDIDATES, resolveOfflineBase } from './offline-bases.js';
 import { loadOnnxFileBase } from './onnx-file-base.js';
 import type { PixelLayout } from './onnx-session.js';
-import { loadVgg16Base, resolveVgg16Weights, VGG16_VARIANTS, type Vgg16Variant } from './vgg16-base.js';
+import type { FineTunedBase, FineTunedInfo } from './fine-tunable-base.js';
+import { loadVgg16Base, loadVgg16BaseFromBytes, resolveVgg16Weights, VGG16_VARIANTS, VGG16_WEIGHTS_FORMAT, type Vgg16Variant } from './vgg16-base.js';
 
 export interface LoadBaseOptions {
   /** Weights file for `vgg16-imagenet` / `vggface` (Keras .h5). */
@@ -16,7 +17,7 @@ export interface LoadBaseOptions {
   preprocess?: string;
   /** ONNX Runtime threads. */
   threads?: number;
-  /** Input side in pixels: the custom CNN's, or a user ONNX model's (then also `layout`). */
+  /** Input side in pixels: the custom CNN's, a VGG16 base's (default 224), or a user ONNX model's (then also `layout`). */
   inputSize?: number;
   /** A user ONNX model's pixel layout. */
   layout?: PixelLayout;
@@ -66,6 +67,7 @@ export async function loadBase(name: string, options: LoadBaseOptions = {}): Pro
       ...(options.weights ? { weights: options.weights } : {}),
       ...(options.preprocess ? { preprocess: options.preprocess } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.inputSize ? { inputSize: options.inputSize } : {}),
     });
   }
   if (name.startsWith('onnx:')) {
@@ -81,6 +83,25 @@ export async function loadBase(name: string, options: LoadBaseOptions = {}): Pro
     });
   }
   throw new UsageError(`unknown base '${name}'; known: ${BASE_NAMES.join(', ')}, onnx:PATH`);
+}
+
+/**
+ * Loads a base from fine-tuned weights that a bundle carries (`file` names where `bytes` were
+ * read, for errors). Only VGG16 bases are fine-tuned this way; the custom CNN's end-to-end model
+ * holds its own weights.
+ */
+export async function loadFineTunedBase(name: string, bytes: Uint8Array, fineTuned: FineTunedInfo, options: LoadBaseOptions & { file?: string } = {}): Promise<FineTunedBase> {
+  if (!(VGG_IDS as string[]).includes(name)) throw new UsageError(`base ${name} has no stored fine-tuned form; only ${VGG_IDS.join(', ')} do`);
+  if (fineTuned.format !== VGG16_WEIGHTS_FORMAT) {
+    throw new WeightsError(`fine-tuned ${name} weights are stored as '${fineTuned.format}'; this version reads '${VGG16_WEIGHTS_FORMAT}'`, options.file);
+  }
+  return loadVgg16BaseFromBytes(name as Vgg16Variant, bytes, {
+    fineTuned,
+    ...(options.preprocess ? { preprocess: options.preprocess } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.inputSize ? { inputSize: options.inputSize } : {}),
+    ...(options.file ? { label: options.file } : {}),
+  });
 }
 
 /** Every named base, whether it can be used here, and why not (weights from the environment or ~/.keras/models). Loads nothing heavy. */

@@ -7,7 +7,7 @@ export function addBaseOptions(cmd: Command): Command {
   return cmd
     .option('--weights <file>', 'Keras .h5 weights for vgg16-imagenet / vggface (else $FACEGENDER_VGG16_WEIGHTS / $FACEGENDER_VGGFACE_WEIGHTS, then ~/.keras/models)')
     .option('--preprocess <name>', 'override a VGG16 or ONNX base\'s preprocessing: caffe-imagenet, vggface-v1, study (rescale 1/255, the study\'s choice), raw')
-    .option('--input-size <px>', 'input side in pixels for custom (default 64; 224 reproduces the study) or an onnx: base', parseInteger(1))
+    .option('--input-size <px>', 'input side in pixels for custom (default 64; 224 reproduces the study), VGG16 (default 224; 112 fine-tunes about 4x faster) or an onnx: base', parseInteger(1))
     .option('--layout <layout>', 'pixel layout of an onnx: base, nchw or nhwc', 'nchw')
     .option('--output <name>', 'feature output of an onnx: base (default: its first output)')
     .option('--threads <n>', 'ONNX Runtime threads', parseInteger(1));

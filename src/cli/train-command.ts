@@ -18,9 +18,12 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--lr <rate>', 'Adam learning rate', parseNumber, STUDY_TRAINING.lr)
     .option('--patience <n>', 'early stopping patience on val_loss (0 = off); the best epoch\'s weights are restored', parseInteger(0), STUDY_TRAINING.patience)
     .option('--augment-views <k>', 'augmented views per training image, cached, for a frozen base', parseInteger(0), DEFAULT_AUGMENT_VIEWS)
+    .option('--no-standardize', 'frozen base: feed the head raw features (default: standardised on the training set, folded into the saved head)')
+    .option('--no-draw-plain', 'frozen base: draw only augmented views each epoch, as Keras\' generator does (default: the plain view too)')
     .option('--seed <n>', 'seed of initial weights, shuffling, dropout and augmentation', parseInteger(0), STUDY_TRAINING.seed)
-    .option('--fine-tune-epochs <n>', 'after the head, train base and head together for N epochs (trainable bases)', parseInteger(0), 0)
+    .option('--fine-tune-epochs <n>', 'after the head, train base and head together for N epochs (custom, vgg16-imagenet, vggface); for VGG16 the measured expected time is printed before it starts', parseInteger(0), 0)
     .option('--fine-tune-lr <rate>', 'learning rate of the fine-tune phase', parseNumber, 1e-4)
+    .option('--fine-tune-blocks <n>', 'VGG16 bases: fine-tune only the last N of the 5 conv blocks (1 = block 5, about 3x faster than all; default 5)', parseInteger(1))
     .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy), max-f1, youden, fixed:X', 'study')
     .option('--resamples <n>', 'bootstrap resamples for confidence intervals', parseInteger(1), 1000)
     .option('--cache-dir <dir>', 'feature cache folder', DEFAULT_CACHE_DIR)
@@ -35,9 +38,12 @@ export function trainOptionsFrom(o: Record<string, unknown>, progress: ReturnTyp
     lr: o.lr as number,
     patience: o.patience as number,
     augmentViews: o.augmentViews as number,
+    standardize: o.standardize !== false,
+    drawPlain: o.drawPlain !== false,
     seed: o.seed as number,
     fineTuneEpochs: o.fineTuneEpochs as number,
     fineTuneLr: o.fineTuneLr as number,
+    ...(o.fineTuneBlocks !== undefined ? { fineTuneBlocks: o.fineTuneBlocks as number } : {}),
     thresholdRule: o.thresholdRule as string,
     resamples: o.resamples as number,
     cacheDir: o.cache === false ? (false as const) : (o.cacheDir as string),

@@ -1,11 +1,12 @@
+import path from 'node:path';
 import * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Base } from '../bases/base.js';
-import { loadBase, type LoadBaseOptions } from '../bases/registry.js';
+import { loadBase, loadFineTunedBase, type LoadBaseOptions } from '../bases/registry.js';
 import { imageBatches } from '../data/batches.js';
 import type { ImageBatch } from '../data/image.js';
 import { BundleError } from '../errors.js';
-import { loadBundleModel, readBundleManifest, type BundleManifest } from '../train/bundle.js';
+import { loadBundleModel, readBundleBaseWeights, readBundleManifest, type BundleManifest } from '../train/bundle.js';
 import { headProbs } from '../train/fit-head.js';
 import { predictProbs } from '../train/fit.js';
 import { certainty, predictedLabel } from './certainty.js';
@@ -35,9 +36,26 @@ export interface Classifier {
   dispose(): Promise<void>;
 }
 
+/** The bundle's fine-tuned base, from the weights stored beside the model (the original weights are not needed). */
+async function loadStoredBase(dir: string, manifest: BundleManifest, options: LoadBaseOptions): Promise<Base> {
+  const fineTuned = manifest.base.fineTuned as NonNullable<BundleManifest['base']['fineTuned']>;
+  const bytes = await readBundleBaseWeights(dir, manifest);
+  return loadFineTunedBase(
+    manifest.base.id,
+    bytes,
+    { originalWeightsHash: fineTuned.originalWeightsHash, format: fineTuned.format, trainableBlocks: fineTuned.trainableBlocks },
+    {
+      inputSize: manifest.base.inputSize.height,
+      preprocess: manifest.base.preprocess,
+      ...(options.threads ? { threads: options.threads } : {}),
+      file: path.join(dir, fineTuned.weightsFile),
+    },
+  );
+}
+
 /**
- * Loads a model folder written by `train`: its base (checked against the recorded weights hash)
- * and its tfjs model.
+ * Loads a model folder written by `train`: its base (checked against the recorded weights hash;
+ * a fine-tuned base from the weights the folder stores) and its tfjs model.
  */
 export async function loadClassifier(dir: string, options: LoadBaseOptions = {}): Promise<Classifier> {
   const manifest = await readBundleManifest(dir);
@@ -51,7 +69,7 @@ export async function loadClassifier(dir: string, options: LoadBaseOptions = {})
     ...(typeof saved.weightsHint === 'string' ? { weights: saved.weightsHint } : {}),
     ...options,
   };
-  const base = await loadBase(manifest.base.id, baseOptions);
+  const base = manifest.base.fineTuned ? await loadStoredBase(dir, manifest, options) : await loadBase(manifest.base.id, baseOptions);
   // An end-to-end model carries its own trained base; only a head depends on the base's weights.
   if (manifest.modelKind === 'head' && base.weightsHash !== manifest.base.weightsHash) {
     await base.dispose();

@@ -83,7 +83,7 @@ export async function compareBases(split: Split, bases: string[], outDir: string
         f1: r.evaluation.ci.metrics.f1,
         threshold: r.evaluation.threshold,
         seconds: r.seconds,
-        setup: `${r.trained.images.train.length} train / ${r.trained.images.val.length} val / ${r.trained.images.test.length} test, ${epochs} epochs run (best ${r.trained.bestEpoch}), ${r.base.inputSize.width}x${r.base.inputSize.height} input, ${r.trained.kind === 'head' ? `head on cached features, ${String(r.trained.config.augmentViews)} augmented views` : 'end to end, augmented each epoch'}`,
+        setup: `${r.trained.images.train.length} train / ${r.trained.images.val.length} val / ${r.trained.images.test.length} test, ${epochs} epochs run (best ${r.trained.bestEpoch}), ${r.base.inputSize.width}x${r.base.inputSize.height} input, ${r.trained.kind === 'head' ? headSetup(r.trained.config) : 'end to end, augmented each epoch'}${fineTuneSetup(r.trained.config)}`,
         times: r.trained.times,
         runDir: r.outDir,
       };
@@ -146,4 +146,21 @@ export function comparisonMarkdown(c: Comparison): string {
   }
   lines.push('', `Total: ${(c.seconds / 60).toFixed(1)} minutes.`, '');
   return lines.join('\n');
+}
+
+/** How the head saw the cached features, in the table's words. */
+function headSetup(config: Record<string, unknown>): string {
+  const views = Number(config.augmentViews ?? 0);
+  const draw = views === 0 ? 'plain view only' : `${views} augmented views${config.drawPlain === false ? ' (plain view not drawn)' : ' + plain view drawn'}`;
+  return `head on cached features, ${draw}, ${config.standardize === false ? 'raw' : 'standardised'} features`;
+}
+
+/** Whether a fine-tune phase ran and whether it was kept, in the table's words. */
+function fineTuneSetup(config: Record<string, unknown>): string {
+  const epochs = Number(config.fineTuneEpochs ?? 0);
+  if (!(epochs > 0)) return '';
+  const blocks = typeof config.fineTuneBlocks === 'number' ? `, last ${config.fineTuneBlocks} block${config.fineTuneBlocks === 1 ? '' : 's'}` : '';
+  const fine = config.fineTune as { kept?: boolean } | undefined;
+  const kept = fine?.kept === false ? ', not kept (no epoch beat the head phase)' : '';
+  return `; then fine-tuned up to ${epochs} epochs at lr ${String(config.fineTuneLr)}${blocks}${kept}`;
 }

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readSplit } from '../data/split-file.js';
 import type { Split } from '../data/split.js';
@@ -46,7 +47,7 @@ export async function evaluateBundle(dir: string, options: EvaluateBundleOptions
       { images: parts.test.images, probs: await probsOf(parts.test.files) },
       options,
     );
-    await writeJsonAtomically(path.join(dir, 'evaluation.json'), evaluation);
+    await writeJsonAtomically(path.join(dir, 'evaluation.json'), { ...evaluation, ...(await trainingRunFacts(path.join(dir, 'evaluation.json'))) });
     await writeFileAtomically(path.join(dir, 'evaluation.md'), evaluationMarkdown(evaluation, `${classifier.manifest.base.id} on ${path.basename(split.dataset.root)}`));
     if (options.saveThreshold) {
       await writeJsonAtomically(path.join(dir, BUNDLE_MANIFEST), { ...classifier.manifest, threshold: evaluation.threshold, thresholdRule: evaluation.choice.rule });
@@ -55,4 +56,18 @@ export async function evaluateBundle(dir: string, options: EvaluateBundleOptions
   } finally {
     await classifier.dispose();
   }
+}
+
+/**
+ * The stage times and cache counts the training run recorded in evaluation.json describe how the
+ * model was made, which re-evaluating does not change: they are carried over, not dropped.
+ */
+async function trainingRunFacts(file: string): Promise<{ times?: unknown; features?: unknown }> {
+  let previous: { times?: unknown; features?: unknown };
+  try {
+    previous = JSON.parse(await readFile(file, 'utf8')) as typeof previous;
+  } catch {
+    return {};
+  }
+  return { ...(previous.times !== undefined ? { times: previous.times } : {}), ...(previous.features !== undefined ? { features: previous.features } : {}) };
 }

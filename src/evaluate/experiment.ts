@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Base } from '../bases/base.js';
 import { loadBase, type LoadBaseOptions } from '../bases/registry.js';
 import type { Split } from '../data/split.js';
-import { saveBundle, type BundleManifest } from '../train/bundle.js';
+import { BASE_WEIGHTS_BIN, saveBundle, type BundleManifest } from '../train/bundle.js';
 import { trainModel, type TrainModelOptions, type TrainedModel } from '../train/train-model.js';
 import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
 import { evaluatePredictions, type EvaluateOptions, type Evaluation } from './evaluate-predictions.js';
@@ -21,7 +21,7 @@ export interface ExperimentOptions extends TrainModelOptions, EvaluateOptions {
 
 export interface ExperimentResult {
   base: Pick<Base, 'id' | 'architecture' | 'trainedOn' | 'weightsHash' | 'preprocess' | 'inputSize' | 'dim'>;
-  trained: Omit<TrainedModel, 'model'>;
+  trained: Omit<TrainedModel, 'model' | 'fineTunedBase'>;
   evaluation: Evaluation;
   manifest: BundleManifest;
   outDir: string;
@@ -45,9 +45,14 @@ function reloadOptions(base: Base, given: LoadBaseOptions): Record<string, unkno
 export async function runExperiment(split: Split, baseName: string, outDir: string, options: ExperimentOptions = {}): Promise<ExperimentResult> {
   const started = performance.now();
   const base = await loadBase(baseName, options.baseOptions ?? {});
+  let trained: TrainedModel | undefined;
   try {
     await mkdir(outDir, { recursive: true });
-    const trained = await trainModel(split, base, options);
+    trained = await trainModel(split, base, options);
+    // After fine-tuning the head runs on the fine-tuned base, whose weights the bundle carries.
+    const tuned = trained.fineTunedBase;
+    const bundleBase = tuned ?? base;
+    const baseWeights = tuned?.weightsBytes();
     const t0 = performance.now();
     const evaluation = evaluatePredictions(
       { classNames: split.dataset.classNames, attributeNames: split.dataset.attributeNames, images: split.images },
@@ -64,15 +69,18 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
       createdAt: new Date().toISOString(),
       base: {
         id: base.id,
-        weightsHash: base.weightsHash,
+        weightsHash: bundleBase.weightsHash,
         preprocess: base.preprocess,
         inputSize: base.inputSize,
         crop: base.crop ?? null,
         interpolation: 'bilinear',
         dim: base.dim,
         architecture: base.architecture,
-        trainedOn: base.trainedOn,
+        trainedOn: bundleBase.trainedOn,
         options: reloadOptions(base, options.baseOptions ?? {}),
+        ...(tuned && baseWeights
+          ? { fineTuned: { weightsFile: BASE_WEIGHTS_BIN, format: tuned.fineTuned.format, bytes: baseWeights.byteLength, originalWeightsHash: tuned.fineTuned.originalWeightsHash, trainableBlocks: tuned.fineTuned.trainableBlocks } }
+          : {}),
       },
       classNames: split.dataset.classNames,
       threshold: evaluation.threshold,
@@ -97,13 +105,13 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
         n: evaluation.test.n,
       },
     };
-    const { model, ...rest } = trained;
-    await saveBundle(outDir, model, manifest);
+    const { model, fineTunedBase: _tuned, ...rest } = trained;
+    await saveBundle(outDir, model, manifest, baseWeights ? { baseWeights } : {});
     await writeJsonAtomically(path.join(outDir, 'history.json'), rest.history);
     await writeJsonAtomically(path.join(outDir, 'evaluation.json'), { ...evaluation, times: rest.times, features: rest.features ?? null });
     await writeFileAtomically(path.join(outDir, 'evaluation.md'), evaluationMarkdown(evaluation, `${base.id} on ${path.basename(split.dataset.root)}`));
     return {
-      base: { id: base.id, architecture: base.architecture, trainedOn: base.trainedOn, weightsHash: base.weightsHash, preprocess: base.preprocess, inputSize: base.inputSize, dim: base.dim },
+      base: { id: base.id, architecture: base.architecture, trainedOn: bundleBase.trainedOn, weightsHash: bundleBase.weightsHash, preprocess: base.preprocess, inputSize: base.inputSize, dim: base.dim },
       trained: rest,
       evaluation,
       manifest,
@@ -111,6 +119,7 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
+    await trained?.fineTunedBase?.dispose();
     await base.dispose();
   }
 }

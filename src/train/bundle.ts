@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import * as tfc from '@tensorflow/tfjs-core';
@@ -10,6 +11,21 @@ import { BundleError } from '../errors.js';
 export const BUNDLE_MANIFEST = 'facegender.json';
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
+/** Fine-tuned base weights, for a bundle whose base was fine-tuned (its original weights no longer apply). */
+export const BASE_WEIGHTS_BIN = 'base-weights.bin';
+
+/** The manifest's record of fine-tuned base weights stored in the bundle. */
+export interface BundleFineTunedBase {
+  /** File in the bundle folder holding the weights; its sha256 is `base.weightsHash`. */
+  weightsFile: string;
+  /** Layout of the file, e.g. `vgg16-conv-oihw-f32le`. */
+  format: string;
+  bytes: number;
+  /** sha256 of the weights fine-tuning started from (e.g. the Keras .h5). */
+  originalWeightsHash: string;
+  /** How many of the base's last blocks were trained. */
+  trainableBlocks: number;
+}
 
 /** What a bundle records besides the head's weights: enough to rebuild the exact pipeline. */
 export interface BundleManifest {
@@ -29,6 +45,8 @@ export interface BundleManifest {
     trainedOn: string;
     /** Options needed to load the base again (e.g. the custom CNN's input size). */
     options?: Record<string, unknown>;
+    /** Present when the base's weights were fine-tuned: they are stored in the bundle, and `weightsHash` is theirs. */
+    fineTuned?: BundleFineTunedBase;
   };
   classNames: string[];
   threshold: number;
@@ -42,12 +60,33 @@ export interface BundleManifest {
   metrics?: Record<string, unknown>;
 }
 
+export interface SaveBundleOptions {
+  /** Fine-tuned base weights, written to the file `manifest.base.fineTuned` names. */
+  baseWeights?: Uint8Array;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /**
  * Writes model.json + weights.bin (the layout tfjs' `loadLayersModel` reads in a browser) and
- * facegender.json. Everything goes to a temp folder first and is renamed into place, so a
- * crash never leaves a half-written bundle.
+ * facegender.json, and the fine-tuned base's weights when there are some. Everything goes to a
+ * temp folder first and is renamed into place, so a crash never leaves a half-written bundle.
  */
-export async function saveBundle(dir: string, model: tfl.LayersModel, manifest: BundleManifest): Promise<void> {
+export async function saveBundle(dir: string, model: tfl.LayersModel, manifest: BundleManifest, options: SaveBundleOptions = {}): Promise<void> {
+  const fineTuned = manifest.base.fineTuned;
+  if ((fineTuned === undefined) !== (options.baseWeights === undefined)) {
+    throw new BundleError(fineTuned ? 'the manifest records fine-tuned base weights but none were given to save' : 'base weights given, but the manifest does not record them (base.fineTuned)', dir);
+  }
+  if (fineTuned && options.baseWeights) {
+    if (fineTuned.weightsFile !== path.basename(fineTuned.weightsFile) || [WEIGHTS_BIN, MODEL_JSON, BUNDLE_MANIFEST].includes(fineTuned.weightsFile)) {
+      throw new BundleError(`base weights file name '${fineTuned.weightsFile}' must be a plain name other than the bundle's own files`, dir);
+    }
+    if (fineTuned.bytes !== options.baseWeights.byteLength || sha256(options.baseWeights) !== manifest.base.weightsHash) {
+      throw new BundleError('the base weights to save do not match the size and sha256 the manifest records', dir);
+    }
+  }
   const parent = path.dirname(path.resolve(dir));
   await mkdir(parent, { recursive: true });
   const tmp = await mkdtemp(path.join(parent, `.${path.basename(dir)}.tmp-`));
@@ -68,10 +107,15 @@ export async function saveBundle(dir: string, model: tfl.LayersModel, manifest: 
         return { modelArtifactsInfo: tfc.io.getModelArtifactsInfoForJSON(artifacts) };
       }),
     );
+    if (fineTuned && options.baseWeights) await writeFile(path.join(tmp, fineTuned.weightsFile), options.baseWeights);
     await writeFile(path.join(tmp, BUNDLE_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     // Keep other files a run wrote beside the bundle (history, evaluation) by replacing only ours.
+    // The manifest goes last, so it never names base weights that are not in place yet.
     await mkdir(dir, { recursive: true });
-    for (const name of [WEIGHTS_BIN, MODEL_JSON, BUNDLE_MANIFEST]) await rename(path.join(tmp, name), path.join(dir, name));
+    const names = [...(fineTuned ? [fineTuned.weightsFile] : []), WEIGHTS_BIN, MODEL_JSON, BUNDLE_MANIFEST];
+    for (const name of names) await rename(path.join(tmp, name), path.join(dir, name));
+    // Fine-tuned weights of an earlier run in this folder no longer belong to any model.
+    if (!fineTuned) await rm(path.join(dir, BASE_WEIGHTS_BIN), { force: true });
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -111,4 +155,32 @@ export async function loadBundleModel(dir: string): Promise<tfl.LayersModel> {
   }
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength);
   return layers.loadLayersModel(tfc.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs, weightData }));
+}
+
+/**
+ * Reads a bundle's fine-tuned base weights and checks them against the manifest (size, then
+ * sha256), so a damaged or swapped file is named rather than giving other predictions.
+ */
+export async function readBundleBaseWeights(dir: string, manifest: BundleManifest): Promise<Uint8Array> {
+  const fineTuned = manifest.base.fineTuned;
+  if (!fineTuned) throw new BundleError('the bundle records no fine-tuned base weights', path.join(dir, BUNDLE_MANIFEST));
+  if (typeof fineTuned.weightsFile !== 'string' || fineTuned.weightsFile !== path.basename(fineTuned.weightsFile)) {
+    throw new BundleError(`base.fineTuned.weightsFile must be a file name in the bundle folder, got ${JSON.stringify(fineTuned.weightsFile)}`, path.join(dir, BUNDLE_MANIFEST));
+  }
+  const file = path.join(dir, fineTuned.weightsFile);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BundleError(code === 'ENOENT' ? `missing: the bundle's base (${manifest.base.id}) was fine-tuned and its weights belong in this file` : `cannot read the fine-tuned base weights (${code ?? (e as Error).message})`, file);
+  }
+  if (bytes.byteLength !== fineTuned.bytes) {
+    throw new BundleError(`fine-tuned base weights have ${bytes.byteLength} bytes, facegender.json records ${fineTuned.bytes}`, file);
+  }
+  const hash = sha256(bytes);
+  if (hash !== manifest.base.weightsHash) {
+    throw new BundleError(`fine-tuned base weights hash to sha256 ${hash.slice(0, 12)}…, facegender.json records ${manifest.base.weightsHash.slice(0, 12)}… (damaged or replaced)`, file);
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -12,6 +12,7 @@ import { SeededRandom } from '../util/random.js';
 import { fit, predictProbs, type EpochRecord, type FitResult } from './fit.js';
 import { createHead, STUDY_HEAD, type HeadConfig } from './head.js';
 import { STUDY_TRAINING, type TrainHeadOptions } from './fit-head.js';
+import { trainOnBatchInMicroBatches } from './micro-batch-step.js';
 import { withSeededMathRandom } from './seeded-math-random.js';
 
 export interface ImageSet {
@@ -29,7 +30,21 @@ export interface EndToEndOptions extends TrainHeadOptions {
   firstEpoch?: number;
   /** Validation loss of `model` before this phase (see FitConfig.baselineLoss). */
   baselineLoss?: number;
+  /**
+   * Applied to the 0..255 pixels of every batch (after augmentation) before the model sees them,
+   * for a model that does not preprocess inside (a VGG16 base); the custom CNN rescales itself.
+   */
+  preprocess?: (pixels: Float32Array) => Float32Array;
+  /**
+   * Images run through the model at once: a larger batch is trained in micro-batches with summed
+   * gradients (same update, less memory) and validated in chunks of 4 micro-batches. Default: the
+   * whole batch, validation in chunks of 64.
+   */
+  microBatch?: number;
 }
+
+/** What trainEndToEnd needs of a base: its input and, when no model is given, its tfjs model. */
+export type EndToEndBase = Pick<TrainableBase, 'id' | 'inputSize' | 'crop' | 'dim' | 'model'>;
 
 export interface EndToEndRun extends FitResult {
   /** Images → probability of class 1. */
@@ -45,7 +60,7 @@ interface PixelStore {
   data: Uint8Array;
 }
 
-async function decodeAll(base: TrainableBase, files: string[], interpolation: Interpolation | undefined, stage: string, onProgress?: ProgressFn): Promise<PixelStore> {
+async function decodeAll(base: Pick<TrainableBase, 'inputSize' | 'crop'>, files: string[], interpolation: Interpolation | undefined, stage: string, onProgress?: ProgressFn): Promise<PixelStore> {
   const { height, width } = base.inputSize;
   const per = height * width * 3;
   const data = new Uint8Array(files.length * per);
@@ -63,10 +78,14 @@ async function decodeAll(base: TrainableBase, files: string[], interpolation: In
  * kept in memory at the base's input size; the augmentation of (seed, image, epoch) is
  * reproducible.
  */
-export async function trainEndToEnd(base: TrainableBase, train: ImageSet, val: ImageSet, options: EndToEndOptions = {}): Promise<EndToEndRun> {
+export async function trainEndToEnd(base: EndToEndBase, train: ImageSet, val: ImageSet, options: EndToEndOptions = {}): Promise<EndToEndRun> {
   await initTfjs();
   const o = { ...STUDY_TRAINING, ...options };
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UsageError(`batch size must be a whole number ≥ 1, got ${o.batchSize}`);
+  const microBatch = options.microBatch ?? o.batchSize;
+  if (!Number.isInteger(microBatch) || microBatch < 1) throw new UsageError(`micro-batch must be a whole number ≥ 1, got ${microBatch}`);
+  const preprocess = options.preprocess ?? ((pixels: Float32Array) => pixels);
+  const valChunk = options.microBatch !== undefined ? Math.min(64, 4 * microBatch) : 64;
   const augment = options.augment ?? STUDY_AUGMENTATION;
   const head = options.head ?? STUDY_HEAD;
   const trainPixels = await decodeAll(base, train.files, options.interpolation, 'decode train', options.onProgress);
@@ -82,7 +101,10 @@ export async function trainEndToEnd(base: TrainableBase, train: ImageSet, val: I
       for (const layer of createHead(base.dim, head).layers) m.add(layer);
       return m;
     }));
-  const xVal = tfc.tensor4d(Float32Array.from(valPixels.data), [valPixels.n, height, width, 3]);
+  // fit() trains through model.trainOnBatch; for micro-batches that one step is swapped for the
+  // accumulating one while this phase runs.
+  const micro = microBatch < o.batchSize;
+  if (micro) model.trainOnBatch = (x, y) => trainOnBatchInMicroBatches(model, x as tfc.Tensor, y as tfc.Tensor, microBatch);
   try {
     const result = await fit(
       model,
@@ -100,23 +122,43 @@ export async function trainEndToEnd(base: TrainableBase, train: ImageSet, val: I
               x.set(augmentImage(plain, augment, o.seed, train.files[i] as string, epoch).data, j * per);
               y[j] = train.labels[i] as number;
             });
-            yield { x: tfc.tensor4d(x, [idx.length, height, width, 3]), y: tfc.tensor2d(y, [idx.length, 1]) };
+            yield { x: tfc.tensor4d(preprocess(x), [idx.length, height, width, 3]), y: tfc.tensor2d(y, [idx.length, 1]) };
           }
         },
         async validate(m) {
-          return { probs: await predictProbs(m, xVal, 64), labels: val.labels };
+          return { probs: await pixelProbs(m, valPixels, preprocess, valChunk), labels: val.labels };
         },
       },
       { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: options.phase ?? 'head', firstEpoch: options.firstEpoch ?? 1, ...(options.baselineLoss !== undefined ? { baselineLoss: options.baselineLoss } : {}), onProgress: o.onProgress, onEpoch: o.onEpoch },
     );
     return { ...result, model, head };
   } finally {
-    xVal.dispose();
+    if (micro) Reflect.deleteProperty(model, 'trainOnBatch');
   }
 }
 
+/**
+ * Probabilities of class 1 for stored pixels, a chunk at a time: only one chunk of floats is in
+ * the tfjs heap at once, which matters at 224 px where a validation set takes gigabytes.
+ */
+async function pixelProbs(model: tfl.LayersModel, pixels: PixelStore, preprocess: (pixels: Float32Array) => Float32Array, chunk: number): Promise<Float32Array> {
+  const { height, width } = pixels;
+  const per = height * width * 3;
+  const out = new Float32Array(pixels.n);
+  for (let start = 0; start < pixels.n; start += chunk) {
+    const size = Math.min(chunk, pixels.n - start);
+    const x = tfc.tensor4d(preprocess(Float32Array.from(pixels.data.subarray(start * per, (start + size) * per))), [size, height, width, 3]);
+    try {
+      out.set(await predictProbs(model, x, chunk), start);
+    } finally {
+      x.dispose();
+    }
+  }
+  return out;
+}
+
 /** Probabilities of class 1 for image files, through an end-to-end model. */
-export async function imageProbs(model: tfl.LayersModel, base: TrainableBase, files: string[], interpolation?: Interpolation): Promise<Float32Array> {
+export async function imageProbs(model: tfl.LayersModel, base: Pick<TrainableBase, 'inputSize' | 'crop'>, files: string[], interpolation?: Interpolation): Promise<Float32Array> {
   await initTfjs();
   const pixels = await decodeAll(base, files, interpolation, 'decode');
   const { height, width } = base.inputSize;

@@ -2,14 +2,16 @@ import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Base } from '../bases/base.js';
 import type { TrainableBase } from '../bases/custom-base.js';
+import { isFineTunable, type FineTunedBase } from '../bases/fine-tunable-base.js';
 import type { AugmentParams } from '../data/augment.js';
 import { splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
 import { extractFeatures } from '../features/extract-features.js';
 import { UsageError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
 import type { EpochRecord } from './fit.js';
-import { headProbs, STUDY_TRAINING, trainHead } from './fit-head.js';
+import { HEAD_INPUT_DEFAULTS, headProbs, STUDY_TRAINING, trainHead } from './fit-head.js';
 import { imageProbs, trainEndToEnd } from './fit-end-to-end.js';
+import { checkFineTuneBlocks, fineTuneBase, type FineTuneBaseRun } from './fine-tune-base.js';
 
 export interface TrainModelOptions {
   epochs?: number;
@@ -19,10 +21,16 @@ export interface TrainModelOptions {
   seed?: number;
   /** Augmented views per training image cached for a frozen base (0 = plain images only). */
   augmentViews?: number;
+  /** Standardise cached features for the head (folded into it afterwards). Default on. */
+  standardize?: boolean;
+  /** Each epoch may draw a training image's plain view as well as its augmented ones. Default on. */
+  drawPlain?: boolean;
   augment?: AugmentParams;
   /** Epochs of training base and head together after the head, at `fineTuneLr`. */
   fineTuneEpochs?: number;
   fineTuneLr?: number;
+  /** VGG16 bases: how many of the last conv blocks fine-tuning trains (1 = block 5 only, much cheaper; default all 5). */
+  fineTuneBlocks?: number;
   cacheDir?: string | false;
   skipBad?: boolean;
   onProgress?: ProgressFn;
@@ -53,6 +61,11 @@ export interface TrainedModel {
   config: Record<string, unknown>;
   /** Image views the base embedded, and those the cache supplied. */
   features?: { computed: number; cached: number };
+  /**
+   * When fine-tuning changed a frozen base's weights (VGG16): that base, on which `model` (the
+   * head) now runs. A bundle must store its weights. The caller disposes it.
+   */
+  fineTunedBase?: FineTunedBase;
 }
 
 export function partFiles(split: Split, part: Part): { images: SplitImage[]; files: string[]; labels: Uint8Array } {
@@ -70,11 +83,12 @@ function isTrainable(base: Base): base is TrainableBase {
  * fine-tune epochs, a trainable base is then unfrozen and trained with the head at a lower rate.
  */
 export async function trainModel(split: Split, base: Base, options: TrainModelOptions = {}): Promise<TrainedModel> {
-  if ((options.fineTuneEpochs ?? 0) > 0 && !isTrainable(base)) {
+  if ((options.fineTuneEpochs ?? 0) > 0 && !isTrainable(base) && !isFineTunable(base)) {
     throw new UsageError(
-      `base ${base.id} cannot be fine-tuned: its weights are frozen in ${base.engine === 'onnxruntime' ? 'an ONNX Runtime graph' : 'a tfjs graph model'}; fine-tuning works for trainable bases (custom)`,
+      `base ${base.id} cannot be fine-tuned: its weights are frozen in ${base.engine === 'onnxruntime' ? 'an ONNX Runtime graph' : 'a tfjs graph model'}; fine-tuning works for trainable bases (custom, vgg16-imagenet, vggface)`,
     );
   }
+  const fineTuneBlocks = isFineTunable(base) ? checkFineTuneBlocks(options.fineTuneBlocks ?? base.blockCount, base) : undefined;
   const o = { ...STUDY_TRAINING, augmentViews: DEFAULT_AUGMENT_VIEWS, fineTuneEpochs: 0, fineTuneLr: 1e-4, ...options };
   const parts = { train: partFiles(split, 'train'), val: partFiles(split, 'val'), test: partFiles(split, 'test') };
   const times: StageTime[] = [];
@@ -111,14 +125,58 @@ export async function trainModel(split: Split, base: Base, options: TrainModelOp
 
   config.mode = 'frozen base, cached features';
   config.augmentViews = o.augmentViews;
+  const headInput = { standardize: o.standardize ?? HEAD_INPUT_DEFAULTS.standardize, drawPlain: o.drawPlain ?? HEAD_INPUT_DEFAULTS.drawPlain };
+  Object.assign(config, headInput);
   const extract = { cacheDir: o.cacheDir, seed: o.seed, skipBad: false, onProgress: o.onProgress, ...(o.augment ? { augment: o.augment } : {}) };
   const trainFeats = await timed(`embed train (${o.augmentViews + 1} views)`, () => extractFeatures(base, parts.train.files, { ...extract, views: o.augmentViews }));
   const valFeats = await timed('embed val', () => extractFeatures(base, parts.val.files, extract));
   const testFeats = await timed('embed test', () => extractFeatures(base, parts.test.files, extract));
   const run = await timed('train head', () =>
-    trainHead({ dim: base.dim, views: trainFeats.views, labels: parts.train.labels }, { dim: base.dim, views: valFeats.views, labels: parts.val.labels }, fitOptions),
+    trainHead({ dim: base.dim, views: trainFeats.views, labels: parts.train.labels }, { dim: base.dim, views: valFeats.views, labels: parts.val.labels }, { ...fitOptions, ...headInput }),
   );
-  const [val, test] = await timed('predict', async () => [await headProbs(run.model, valFeats.views[0] as Float32Array, base.dim), await headProbs(run.model, testFeats.views[0] as Float32Array, base.dim)]);
+  let fine: FineTuneBaseRun | undefined;
+  if (o.fineTuneEpochs > 0 && isFineTunable(base) && fineTuneBlocks !== undefined) {
+    fine = await timed('fine-tune', () =>
+      fineTuneBase(base, run.model, parts.train, parts.val, {
+        ...fitOptions,
+        epochs: o.fineTuneEpochs,
+        lr: o.fineTuneLr,
+        trainableBlocks: fineTuneBlocks,
+        head: run.head,
+        baselineLoss: Math.min(...run.history.map((h) => h.val_loss)),
+        firstEpoch: run.history.length + 1,
+        ...(o.augment ? { augment: o.augment } : {}),
+        onNotice: o.onNotice,
+      }),
+    );
+    const { message: _message, ...estimate } = fine.estimate;
+    config.fineTuneBlocks = fineTuneBlocks;
+    config.fineTune = { kept: fine.kept, estimate, ...(fine.base ? { originalWeightsHash: base.weightsHash, weightsHash: fine.base.weightsHash } : {}) };
+  }
+  const tuned = fine?.base;
+  const [val, test] = await timed('predict', async () => {
+    if (!tuned) return [await headProbs(run.model, valFeats.views[0] as Float32Array, base.dim), await headProbs(run.model, testFeats.views[0] as Float32Array, base.dim)];
+    try {
+      // The cached features are those of the weights before fine-tuning: embed again with the new ones.
+      const [v, t] = [await extractFeatures(tuned, parts.val.files, extract), await extractFeatures(tuned, parts.test.files, extract)];
+      return [await headProbs(run.model, v.views[0] as Float32Array, base.dim), await headProbs(run.model, t.views[0] as Float32Array, base.dim)];
+    } catch (e) {
+      await tuned.dispose();
+      throw e;
+    }
+  });
   const features = [trainFeats, valFeats, testFeats].reduce((s, f) => ({ computed: s.computed + f.computed, cached: s.cached + f.cached }), { computed: 0, cached: 0 });
-  return { kind: 'head', model: run.model, history: run.history, bestEpoch: run.bestEpoch, stoppedEarly: run.stoppedEarly, probs: { val, test }, images, times, config, features };
+  return {
+    kind: 'head',
+    model: run.model,
+    history: [...run.history, ...(fine?.history ?? [])],
+    bestEpoch: fine?.kept ? fine.bestEpoch : run.bestEpoch,
+    stoppedEarly: fine ? fine.stoppedEarly : run.stoppedEarly,
+    probs: { val, test },
+    images,
+    times,
+    config,
+    features,
+    ...(tuned ? { fineTunedBase: tuned } : {}),
+  };
 }
