@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadBase } from '../src/bases/registry.js';
+import * as tfc from '@tensorflow/tfjs-core';
 import { initTfjs } from '../src/bases/tfjs-backend.js';
 import { scanDataset } from '../src/data/dataset.js';
 import { makeSplit, type Split } from '../src/data/split.js';
@@ -81,6 +82,15 @@ describe('standardised head input', () => {
     const pc = await headProbs(c.model, shift(val.views)[0] as Float32Array, dim);
     expect(Math.max(...Array.from(pc, (p, i) => Math.abs(p - (pa[i] as number))))).toBeGreaterThan(0.02);
     expect(a.history.at(-1)?.val_accuracy).toBeGreaterThan(0.8);
+  });
+});
+
+describe('memory', () => {
+  it('leaves no tensors behind once the trained head is disposed (the optimizer included)', async () => {
+    const before = tfc.memory().numTensors;
+    const run = await trainHead({ dim, views: train.views, labels: trainLabels }, { dim, views: val.views, labels: valLabels }, { seed: 2, epochs: 2, patience: 0 });
+    run.model.dispose();
+    expect(tfc.memory().numTensors).toBe(before);
   });
 });
 

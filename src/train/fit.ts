@@ -83,63 +83,74 @@ export async function fit(model: tfl.LayersModel, data: FitData, config: FitConf
   if (!(config.lr > 0)) throw new UsageError(`learning rate must be > 0, got ${config.lr}`);
   if (!Number.isInteger(config.patience) || config.patience < 0) throw new UsageError(`patience must be a whole number ≥ 0, got ${config.patience}`);
   return withSeededMathRandom(config.seed, async () => {
-    model.compile({ optimizer: tfc.train.adam(config.lr), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
-    const history: EpochRecord[] = [];
-    const first = config.firstEpoch ?? 1;
-    let best =
-      config.baselineLoss === undefined
-        ? { loss: Infinity, epoch: 0, weights: [] as tfc.Tensor[] }
-        : { loss: config.baselineLoss, epoch: first - 1, weights: model.getWeights().map((w) => w.clone()) };
-    let wait = 0;
-    let stoppedEarly = false;
-    const started = performance.now();
-    const stage = config.phase === 'head' ? 'train head' : 'fine-tune';
-    const totalSteps = config.epochs * data.batchesPerEpoch;
-    let steps = 0;
-    config.onProgress?.({ stage, done: 0, total: totalSteps });
-    for (let epoch = first; epoch < first + config.epochs; epoch++) {
-      const t0 = performance.now();
-      let lossSum = 0;
-      let accSum = 0;
-      let seen = 0;
-      for await (const batch of data.trainBatches(epoch)) {
-        const n = batch.y.shape[0] as number;
-        const [loss, acc] = (await model.trainOnBatch(batch.x, batch.y)) as number[];
-        tfc.dispose([batch.x, batch.y]);
-        lossSum += (loss as number) * n;
-        accSum += (acc as number) * n;
-        seen += n;
-        steps++;
-        config.onProgress?.({ stage, done: Math.min(steps, totalSteps), total: totalSteps });
-      }
-      const val = await data.validate(model);
-      const record: EpochRecord = {
-        epoch,
-        loss: lossSum / seen,
-        accuracy: accSum / seen,
-        val_loss: binaryCrossEntropy(val.probs, val.labels),
-        val_accuracy: accuracyAt(val.probs, val.labels),
-        seconds: (performance.now() - t0) / 1000,
-        phase: config.phase,
-      };
-      history.push(record);
-      config.onEpoch?.(record);
-      if (record.val_loss < best.loss) {
-        tfc.dispose(best.weights);
-        best = { loss: record.val_loss, epoch, weights: model.getWeights().map((w) => w.clone()) };
-        wait = 0;
-      } else if (config.patience > 0 && ++wait >= config.patience) {
-        stoppedEarly = true;
-        break;
-      }
+    // A model does not own an optimizer it is given: Adam's moments (as large as the trainable
+    // weights) are freed here when the phase ends, and a later phase compiles a fresh one.
+    const optimizer = tfc.train.adam(config.lr);
+    model.compile({ optimizer, loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+    try {
+      return await fitEpochs(model, data, config);
+    } finally {
+      optimizer.dispose();
     }
-    if (stoppedEarly) config.onProgress?.({ stage, done: totalSteps, total: totalSteps });
-    if (best.weights.length > 0) {
-      model.setWeights(best.weights);
-      tfc.dispose(best.weights);
-    }
-    return { history, bestEpoch: best.epoch, stoppedEarly, seconds: (performance.now() - started) / 1000 };
   });
+}
+
+async function fitEpochs(model: tfl.LayersModel, data: FitData, config: FitConfig): Promise<FitResult> {
+  const history: EpochRecord[] = [];
+  const first = config.firstEpoch ?? 1;
+  let best =
+    config.baselineLoss === undefined
+      ? { loss: Infinity, epoch: 0, weights: [] as tfc.Tensor[] }
+      : { loss: config.baselineLoss, epoch: first - 1, weights: model.getWeights().map((w) => w.clone()) };
+  let wait = 0;
+  let stoppedEarly = false;
+  const started = performance.now();
+  const stage = config.phase === 'head' ? 'train head' : 'fine-tune';
+  const totalSteps = config.epochs * data.batchesPerEpoch;
+  let steps = 0;
+  config.onProgress?.({ stage, done: 0, total: totalSteps });
+  for (let epoch = first; epoch < first + config.epochs; epoch++) {
+    const t0 = performance.now();
+    let lossSum = 0;
+    let accSum = 0;
+    let seen = 0;
+    for await (const batch of data.trainBatches(epoch)) {
+      const n = batch.y.shape[0] as number;
+      const [loss, acc] = (await model.trainOnBatch(batch.x, batch.y)) as number[];
+      tfc.dispose([batch.x, batch.y]);
+      lossSum += (loss as number) * n;
+      accSum += (acc as number) * n;
+      seen += n;
+      steps++;
+      config.onProgress?.({ stage, done: Math.min(steps, totalSteps), total: totalSteps });
+    }
+    const val = await data.validate(model);
+    const record: EpochRecord = {
+      epoch,
+      loss: lossSum / seen,
+      accuracy: accSum / seen,
+      val_loss: binaryCrossEntropy(val.probs, val.labels),
+      val_accuracy: accuracyAt(val.probs, val.labels),
+      seconds: (performance.now() - t0) / 1000,
+      phase: config.phase,
+    };
+    history.push(record);
+    config.onEpoch?.(record);
+    if (record.val_loss < best.loss) {
+      tfc.dispose(best.weights);
+      best = { loss: record.val_loss, epoch, weights: model.getWeights().map((w) => w.clone()) };
+      wait = 0;
+    } else if (config.patience > 0 && ++wait >= config.patience) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  if (stoppedEarly) config.onProgress?.({ stage, done: totalSteps, total: totalSteps });
+  if (best.weights.length > 0) {
+    model.setWeights(best.weights);
+    tfc.dispose(best.weights);
+  }
+  return { history, bestEpoch: best.epoch, stoppedEarly, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Probabilities of class 1 from a model, in inference mode, in slices to bound memory. */
