@@ -13,6 +13,7 @@ import {
 import { initTfjs } from '../src/bases/tfjs-backend.js';
 import { UsageError } from '../src/errors.js';
 import { CELEBA } from './helpers/shared.js';
+import { relativeError } from './helpers/relative-error.js';
 
 type Tf = Awaited<ReturnType<typeof initTfjs>>;
 let tf: Tf;
@@ -50,16 +51,6 @@ function maxAbs(values: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i] as number));
   return m;
-}
-
-function relativeError(actual: ArrayLike<number>, reference: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    diff = Math.max(diff, Math.abs((actual[i] as number) - (reference[i] as number)));
-    scale = Math.max(scale, Math.abs(reference[i] as number));
-  }
-  return diff / scale;
 }
 
 beforeAll(async () => {

@@ -103,9 +103,9 @@ describe('training the head on real cached features (face base, 160 train images
   });
 
   it('refuses to fine-tune a frozen base with a clear message', async () => {
-    const r = await facegender(['train', '--split', splitFile, '--base', 'face', '--fine-tune-epochs', '1', '--out', path.join(dir, 'ft'), '--cache-dir', cacheDir]);
+    const r = await facegender(['train', '--split', splitFile, '--base', 'mobileface', '--fine-tune-epochs', '1', '--out', path.join(dir, 'ft'), '--cache-dir', cacheDir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('base faceres-deep cannot be fine-tuned');
+    expect(r.stderr).toContain('base mobileface cannot be fine-tuned');
   });
 });
 

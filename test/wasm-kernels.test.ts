@@ -3,6 +3,7 @@ import type { Scalar, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initTfjs, tfjsRuntimeInfo } from '../src/bases/tfjs-backend.js';
 import { conv2dFilterGradient } from '../src/bases/wasm-conv2d-backprop-filter.js';
+import { relativeError } from './helpers/relative-error.js';
 
 type Tf = Awaited<ReturnType<typeof initTfjs>>;
 let tf: Tf;
@@ -20,19 +21,6 @@ function values(shape: number[], seed: number): Float32Array {
   const data = t.dataSync() as Float32Array;
   t.dispose();
   return data;
-}
-
-/** max |a - b| / max |reference|. */
-function relativeError(actual: ArrayLike<number>, reference: ArrayLike<number>): number {
-  expect(actual.length).toBe(reference.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    diff = Math.max(diff, Math.abs((actual[i] as number) - (reference[i] as number)));
-    scale = Math.max(scale, Math.abs(reference[i] as number));
-  }
-  expect(scale).toBeGreaterThan(0);
-  return diff / scale;
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -7,8 +7,13 @@ import type { Base } from './base.js';
  * fine-tune phase, then become a frozen base again with the trained weights.
  */
 export interface FineTunableBase extends Base {
-  /** Blocks that can be unfrozen, counted from the input (VGG16: 5). */
+  /** Blocks that can be unfrozen, counted from the input (VGG16: 5, faceres' MobileNet: 14). */
   readonly blockCount: number;
+  /**
+   * Wasm heap one image's activations take while every block trains, per input pixel; sizes the
+   * micro-batches. Absent: VGG16's measured 12,500.
+   */
+  readonly trainBytesPerPixel?: number;
   /**
    * The base as a tfjs-layers model taking pixels after this base's preprocessing (the model
    * does not preprocess), output [N, dim], with its last `trainableBlocks` blocks trainable.
@@ -21,9 +26,9 @@ export interface FineTunableBase extends Base {
 
 /** What a bundle records about fine-tuned base weights. */
 export interface FineTunedInfo {
-  /** sha256 of the weights the fine-tuning started from (e.g. the Keras .h5). */
+  /** sha256 of the weights the fine-tuning started from (e.g. the Keras .h5, or a graph model's files). */
   originalWeightsHash: string;
-  /** How the stored weights are laid out, e.g. `vgg16-conv-oihw-f32le`. */
+  /** How the stored weights are laid out, e.g. `vgg16-conv-oihw-f32le` or `tfjs-graph-weights-f32le`. */
   format: string;
   /** Blocks that were trained. */
   trainableBlocks: number;

@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
 import type { Base } from './base.js';
+import { loadFineTunableGraphBase } from './fine-tunable-graph-base.js';
 import { loadOnnxGraphBase, type OnnxGraphBase } from './onnx-graph-base.js';
 import { loadTfjsGraphBase, resolveGraphSpec, type GraphBaseOverrides, type GraphBaseSpec, type TfjsGraphBase } from './tfjs-graph-base.js';
 import { resolvePackageFile } from './tfjs-graph-loader.js';
@@ -27,11 +28,14 @@ export async function loadGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOve
   }
   if (engine !== 'tfjs') {
     const effective = resolveGraphSpec(spec, overrides);
+    const options = {
+      ...(overrides.maxBatch !== undefined ? { maxBatch: overrides.maxBatch } : {}),
+      ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
+    };
     try {
-      return await loadOnnxGraphBase(effective, resolvePackageFile(spec.model), {
-        ...(overrides.maxBatch !== undefined ? { maxBatch: overrides.maxBatch } : {}),
-        ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
-      });
+      // A spec with fine-tuning blocks gives a base that can also train them (fine-tunable-graph-base.ts).
+      const load = effective.fineTune ? loadFineTunableGraphBase : loadOnnxGraphBase;
+      return await load(effective, resolvePackageFile(spec.model), options);
     } catch (err) {
       if (engine === 'onnxruntime' || !(err instanceof GraphConversionError)) throw err;
     }

@@ -5,7 +5,7 @@ import { FACEAPI_TRAINED_ON, FACEAPI_DIM, FACEAPI_INPUT_SIZE, loadFaceapiRecogni
 import { FACERES_SPECS, loadFaceresBase } from './faceres-base.js';
 import { loadMobilefaceBase, MOBILEFACE_SPEC } from './mobileface-base.js';
 import type { ImageSize } from '../data/image.js';
-import type { TfjsBaseOptions } from './tfjs-graph-base.js';
+import type { GraphBaseSpec, TfjsBaseOptions } from './tfjs-graph-base.js';
 
 /**
  * The pretrained bases that need no download: their weights ship inside npm packages
@@ -31,6 +31,8 @@ export interface OfflineBaseCandidate {
   probe: { cvAccuracy: number; testAccuracy: number };
   /** The engine `load` picks by default; `options.engine` can choose tfjs for the graph bases. */
   engine: Base['engine'];
+  /** The graph spec of a tfjs graph model base; with `fineTune`, the base can be fine-tuned on ONNX Runtime. */
+  spec?: GraphBaseSpec;
   load(options?: TfjsBaseOptions): Promise<Base>;
 }
 
@@ -44,6 +46,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     dim: FACERES_SPECS.faceres.dim,
     probe: { cvAccuracy: 0.975, testAccuracy: 0.987 },
     engine: 'onnxruntime',
+    spec: FACERES_SPECS.faceres,
     load: (o) => loadFaceresBase('faceres', o),
   },
   {
@@ -55,6 +58,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     dim: FACERES_SPECS['faceres-deep'].dim,
     probe: { cvAccuracy: 0.98, testAccuracy: 0.987 },
     engine: 'onnxruntime',
+    spec: FACERES_SPECS['faceres-deep'],
     load: (o) => loadFaceresBase('faceres-deep', o),
   },
   {
@@ -77,6 +81,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     dim: MOBILEFACE_SPEC.dim,
     probe: { cvAccuracy: 0.9315, testAccuracy: 0.923 },
     engine: 'onnxruntime',
+    spec: MOBILEFACE_SPEC,
     load: (o) => loadMobilefaceBase(o),
   },
   {
@@ -88,6 +93,7 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     dim: CENTERNET_SPEC.dim,
     probe: { cvAccuracy: 0.87, testAccuracy: 0.864 },
     engine: 'onnxruntime',
+    spec: CENTERNET_SPEC,
     load: (o) => loadCenternetBase(o),
   },
 ];

@@ -9,6 +9,7 @@ import {
   tfjsGraphToOnnx,
   type ConvertedGraph,
   type GraphToOnnxOptions,
+  type GraphWeight,
   type GraphWeightSpec,
   type TfjsGraphNode,
 } from './tfjs-graph-to-onnx.js';
@@ -28,6 +29,9 @@ export interface OnnxGraphBaseOptions {
 
 export interface GraphModelAsOnnx {
   converted: ConvertedGraph;
+  /** The graph's nodes and decoded weights, for converting it again with other weights. */
+  nodes: TfjsGraphNode[];
+  weights: Map<string, GraphWeight>;
   /** model.json, then its weight shards. */
   files: string[];
   /** sha256 over model.json and the shards, computed as the tfjs loader does. */
@@ -41,8 +45,9 @@ export interface GraphModelAsOnnx {
 export async function convertGraphModelFile(modelJsonPath: string, options: Omit<GraphToOnnxOptions, 'label'>): Promise<GraphModelAsOnnx> {
   const { json, jsonBytes, shards } = await readGraphModelFiles(modelJsonPath);
   const weights = decodeGraphWeights(shards.specs as GraphWeightSpec[], shards.data, modelJsonPath);
-  const converted = tfjsGraphToOnnx(json.modelTopology.node as unknown as TfjsGraphNode[], weights, { ...options, label: modelJsonPath });
-  return { converted, files: [modelJsonPath, ...shards.files], weightsHash: sha256Buffers([jsonBytes, ...shards.buffers]) };
+  const nodes = json.modelTopology.node as unknown as TfjsGraphNode[];
+  const converted = tfjsGraphToOnnx(nodes, weights, { ...options, label: modelJsonPath });
+  return { converted, nodes, weights, files: [modelJsonPath, ...shards.files], weightsHash: sha256Buffers([jsonBytes, ...shards.buffers]) };
 }
 
 export class OnnxGraphBase extends GraphSpecBase {
@@ -87,23 +92,29 @@ export class OnnxGraphBase extends GraphSpecBase {
   }
 }
 
+/** Checks a converted graph gives `spec.dim` features and opens it in ONNX Runtime; `label` names it in errors. */
+export async function openGraphSession(spec: GraphBaseSpec, converted: ConvertedGraph, label: string, threads?: number): Promise<OnnxSession> {
+  const perImage = converted.outputShape.slice(1).reduce((a, b) => a * b, 1);
+  if (perImage > 0 && perImage !== spec.dim) {
+    throw new WeightsError(`node '${spec.featureNode}' gives ${perImage} features per image, but ${spec.id} expects ${spec.dim}`, label);
+  }
+  return OnnxSession.create(converted.model, {
+    label: `${label} (converted to ONNX up to ${spec.featureNode})`,
+    ...(threads !== undefined ? { threads } : {}),
+  });
+}
+
+/** The conversion options for a spec (already carrying any overrides). */
+export function graphSpecConversion(spec: GraphBaseSpec): Omit<GraphToOnnxOptions, 'label'> {
+  return { outputNode: spec.featureNode, pooling: spec.pooling, inputSize: spec.inputSize };
+}
+
 /**
  * Converts the spec's graph (the spec already carrying any overrides) and opens it in ONNX
  * Runtime. Throws a WeightsError naming the node when the graph uses an op the converter lacks.
  */
 export async function loadOnnxGraphBase(spec: GraphBaseSpec, modelJsonPath: string, options: OnnxGraphBaseOptions = {}): Promise<OnnxGraphBase> {
-  const { converted, files, weightsHash } = await convertGraphModelFile(modelJsonPath, {
-    outputNode: spec.featureNode,
-    pooling: spec.pooling,
-    inputSize: spec.inputSize,
-  });
-  const perImage = converted.outputShape.slice(1).reduce((a, b) => a * b, 1);
-  if (perImage > 0 && perImage !== spec.dim) {
-    throw new WeightsError(`node '${spec.featureNode}' gives ${perImage} features per image, but ${spec.id} expects ${spec.dim}`, modelJsonPath);
-  }
-  const session = await OnnxSession.create(converted.model, {
-    label: `${modelJsonPath} (converted to ONNX up to ${spec.featureNode})`,
-    ...(options.threads !== undefined ? { threads: options.threads } : {}),
-  });
+  const { converted, files, weightsHash } = await convertGraphModelFile(modelJsonPath, graphSpecConversion(spec));
+  const session = await openGraphSession(spec, converted, modelJsonPath, options.threads);
   return new OnnxGraphBase(spec, weightsHash, files, session, options);
 }

@@ -8,6 +8,8 @@ import { isOfflineBaseName, loadOfflineBase, OFFLINE_BASE_ALIASES, OFFLINE_BASE_
 import { loadOnnxFileBase } from './onnx-file-base.js';
 import type { PixelLayout } from './onnx-session.js';
 import type { FineTunedBase, FineTunedInfo } from './fine-tunable-base.js';
+import { loadFineTunedGraphBase } from './fine-tunable-graph-base.js';
+import { resolvePackageFile } from './tfjs-graph-loader.js';
 import { loadVgg16Base, loadVgg16BaseFromBytes, resolveVgg16Weights, VGG16_VARIANTS, VGG16_WEIGHTS_FORMAT, type Vgg16Variant } from './vgg16-base.js';
 
 export interface LoadBaseOptions {
@@ -42,6 +44,22 @@ const VGG_IDS = Object.keys(VGG16_VARIANTS) as Vgg16Variant[];
 
 /** Every base name the command line accepts, besides `onnx:PATH`. */
 export const BASE_NAMES: readonly string[] = ['custom', ...Object.keys(OFFLINE_BASE_ALIASES), ...OFFLINE_BASE_CANDIDATES.map((c) => c.id), ...VGG_IDS];
+
+/**
+ * The bases `--fine-tune-epochs` can unfreeze: the custom CNN, the graph bases whose spec names
+ * fine-tuning blocks (on ONNX Runtime, their default engine), and VGG16. Aliases come with their target.
+ */
+export const FINE_TUNABLE_BASE_NAMES: readonly string[] = BASE_NAMES.filter(
+  (name) => name === 'custom' || (VGG_IDS as string[]).includes(name) || (isOfflineBaseName(name) && resolveOfflineBase(name).spec?.fineTune !== undefined),
+);
+
+/** FINE_TUNABLE_BASE_NAMES in words, aliases with their target: "custom, face (faceres-deep), …". */
+export function fineTunableBasesText(): string {
+  return FINE_TUNABLE_BASE_NAMES.map((name) => {
+    const target = (OFFLINE_BASE_ALIASES as Record<string, string>)[name];
+    return target ? `${name} (${target})` : name;
+  }).join(', ');
+}
 
 /** The default base: the most accurate one that needs no download. */
 export const DEFAULT_BASE = 'face';
@@ -87,11 +105,22 @@ export async function loadBase(name: string, options: LoadBaseOptions = {}): Pro
 
 /**
  * Loads a base from fine-tuned weights that a bundle carries (`file` names where `bytes` were
- * read, for errors). Only VGG16 bases are fine-tuned this way; the custom CNN's end-to-end model
- * holds its own weights.
+ * read, for errors): a VGG16 base, or a graph base (face, faceres, generic, …) whose other weights
+ * come from its package. The custom CNN's end-to-end model holds its own weights.
  */
 export async function loadFineTunedBase(name: string, bytes: Uint8Array, fineTuned: FineTunedInfo, options: LoadBaseOptions & { file?: string } = {}): Promise<FineTunedBase> {
-  if (!(VGG_IDS as string[]).includes(name)) throw new UsageError(`base ${name} has no stored fine-tuned form; only ${VGG_IDS.join(', ')} do`);
+  const spec = isOfflineBaseName(name) ? resolveOfflineBase(name).spec : undefined;
+  if (spec?.fineTune) {
+    const size = options.inputSize;
+    if ((size !== undefined && (size !== spec.inputSize.height || size !== spec.inputSize.width)) || (options.preprocess !== undefined && options.preprocess !== spec.preprocess)) {
+      throw new UsageError(`base ${name} runs at ${spec.inputSize.width}x${spec.inputSize.height} with ${spec.preprocess} preprocessing; the bundle asks for ${size ?? '?'} px and ${options.preprocess ?? spec.preprocess}`, options.file);
+    }
+    return loadFineTunedGraphBase(spec, resolvePackageFile(spec.model), bytes, fineTuned, {
+      ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.file ? { label: options.file } : {}),
+    });
+  }
+  if (!(VGG_IDS as string[]).includes(name)) throw new UsageError(`base ${name} has no stored fine-tuned form; only ${FINE_TUNABLE_BASE_NAMES.filter((n) => n !== 'custom').join(', ')} do`);
   if (fineTuned.format !== VGG16_WEIGHTS_FORMAT) {
     throw new WeightsError(`fine-tuned ${name} weights are stored as '${fineTuned.format}'; this version reads '${VGG16_WEIGHTS_FORMAT}'`, options.file);
   }

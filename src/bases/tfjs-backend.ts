@@ -10,6 +10,8 @@ import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { FacegenderError } from '../errors.js';
 import { wasmConv2DBackpropFilterConfig } from './wasm-conv2d-backprop-filter.js';
 import { wasmConv2DBackpropInputConfig } from './wasm-conv2d-backprop-input.js';
+import { wasmDepthwiseConv2dBackpropFilterConfig } from './wasm-depthwise-conv2d-backprop-filter.js';
+import { wasmDepthwiseConv2dBackpropInputConfig } from './wasm-depthwise-conv2d-backprop-input.js';
 import { wasmMaxPoolGradConfig } from './wasm-max-pool-grad.js';
 import { wasmSumConfig } from './wasm-sum-leading-axes.js';
 
@@ -70,8 +72,8 @@ function locateWasmBinaries(): string {
 
 /**
  * Registers the replacement kernels. The wasm backend of tfjs 4.22 lacks Conv2DBackpropFilter,
- * runs Conv2DBackpropInput as a scalar loop, has a wrong MaxPoolGrad and sums bias gradients
- * slowly; see the kernel files.
+ * runs Conv2DBackpropInput as a scalar loop, has a wrong MaxPoolGrad, sums bias gradients
+ * slowly and lacks both depthwise conv gradients (MobileNet bases); see the kernel files.
  */
 function registerKernels(): void {
   if (kernelsReady) return;
@@ -81,6 +83,8 @@ function registerKernels(): void {
     wasmConv2DBackpropFilterConfig,
     wasmConv2DBackpropInputConfig(originalKernel(tf.Conv2DBackpropInput)),
     wasmMaxPoolGradConfig,
+    wasmDepthwiseConv2dBackpropFilterConfig,
+    wasmDepthwiseConv2dBackpropInputConfig,
     wasmSumConfig(originalKernel(tf.Sum)),
   ];
   for (const config of replacements) {

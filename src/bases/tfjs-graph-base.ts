@@ -8,6 +8,16 @@ import { getPreprocessing } from './preprocess.js';
 import { initTfjs, type TfjsBackendName } from './tfjs-backend.js';
 import { loadGraphModelFile, resolvePackageFile } from './tfjs-graph-loader.js';
 
+/** How a graph base's weights group into blocks that fine-tuning can unfreeze, last first. */
+export interface GraphFineTuneSpec {
+  /** The block a weight (its Const node's name) belongs to; blocks count in order of first use. */
+  blockOf(weight: string): string;
+  /** What one block is, in words, e.g. for --fine-tune-blocks' help. */
+  blockUnit: string;
+  /** Wasm heap one image's activations take while every block trains, per input pixel (sizes micro-batches). */
+  trainBytesPerPixel: number;
+}
+
 /** What a frozen tfjs graph model contributes as a base: which node to read and how to feed it. */
 export interface GraphBaseSpec {
   id: string;
@@ -26,6 +36,11 @@ export interface GraphBaseSpec {
   /** A name from PREPROCESSING. */
   preprocess: string;
   dim: number;
+  /**
+   * Set when the base can be fine-tuned: on ONNX Runtime it then rebuilds itself as a trainable
+   * tfjs model (fine-tunable-graph-base.ts). Absent: only a head on top trains.
+   */
+  fineTune?: GraphFineTuneSpec;
 }
 
 export interface TfjsBaseOptions {

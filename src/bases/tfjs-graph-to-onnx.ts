@@ -2,6 +2,7 @@ import onnxProto from 'onnx-proto';
 import type { onnx as Onnx } from 'onnx-proto';
 import type { ImageSize } from '../data/image.js';
 import { WeightsError } from '../errors.js';
+import { walkDependencies } from './tfjs-graph-walk.js';
 
 /**
  * Converts the part of a frozen tfjs graph model (converter format) that computes one node into
@@ -338,35 +339,18 @@ class GraphConverter {
     return this.values.get(name) as Value;
   }
 
-  /** Converts `target` and everything it depends on, without recursion (graphs are deep). */
+  /** Converts `target` and everything it depends on. */
   private convertFrom(target: string): void {
-    const stack: Array<{ name: string; expanded: boolean }> = [{ name: target, expanded: false }];
-    /** Nodes whose inputs are being converted: meeting one again means a cycle. */
-    const open = new Set<string>();
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as { name: string; expanded: boolean };
-      if (this.values.has(top.name)) {
-        stack.pop();
-        continue;
-      }
-      const node = this.nodes.get(top.name) as TfjsGraphNode;
-      if (!top.expanded) {
-        top.expanded = true;
-        open.add(node.name);
-        for (const ref of this.dataInputs(node)) {
-          const dep = ref.split(':')[0] as string;
-          if (this.values.has(dep)) continue;
-          if (!this.nodes.has(dep)) this.fail(node, `its input '${dep}' is not in the graph`);
-          if (open.has(dep)) this.fail(node, `the graph has a cycle through '${dep}'`);
-          stack.push({ name: dep, expanded: false });
-        }
-        continue;
-      }
-      this.values.set(node.name, this.convertNode(node));
-      this.opCounts[node.op] = (this.opCounts[node.op] ?? 0) + 1;
-      open.delete(node.name);
-      stack.pop();
-    }
+    walkDependencies<TfjsGraphNode>(target, {
+      node: (name) => this.nodes.get(name),
+      inputs: (node) => this.dataInputs(node).map((ref) => ref.split(':')[0] as string),
+      done: (name) => this.values.has(name),
+      visit: (node) => {
+        this.values.set(node.name, this.convertNode(node));
+        this.opCounts[node.op] = (this.opCounts[node.op] ?? 0) + 1;
+      },
+      fail: (node, reason) => this.fail(node, reason),
+    });
   }
 
   // --- constants ------------------------------------------------------------------------------

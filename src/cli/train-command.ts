@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { readSplit } from '../data/split-file.js';
-import { DEFAULT_BASE } from '../bases/registry.js';
+import { CENTERNET_FINE_TUNE } from '../bases/centernet-base.js';
+import { FACERES_FINE_TUNE } from '../bases/faceres-base.js';
+import { DEFAULT_BASE, fineTunableBasesText } from '../bases/registry.js';
 import { runExperiment } from '../evaluate/experiment.js';
 import { evaluationMarkdown } from '../evaluate/evaluation-markdown.js';
 import { DEFAULT_CACHE_DIR } from '../features/extract-features.js';
@@ -21,9 +23,14 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--no-standardize', 'frozen base: feed the head raw features (default: standardised on the training set, folded into the saved head)')
     .option('--no-draw-plain', 'frozen base: draw only augmented views each epoch, as Keras\' generator does (default: the plain view too)')
     .option('--seed <n>', 'seed of initial weights, shuffling, dropout and augmentation', parseInteger(0), STUDY_TRAINING.seed)
-    .option('--fine-tune-epochs <n>', 'after the head, train base and head together for N epochs (custom, vgg16-imagenet, vggface); for VGG16 the measured expected time is printed before it starts', parseInteger(0), 0)
+    .option('--fine-tune-epochs <n>', `after the head, train base and head together for N epochs (${fineTunableBasesText()}); for all but custom the measured expected time is printed before it starts`, parseInteger(0), 0)
     .option('--fine-tune-lr <rate>', 'learning rate of the fine-tune phase', parseNumber, 1e-4)
-    .option('--fine-tune-blocks <n>', 'VGG16 bases: fine-tune only the last N of the 5 conv blocks (1 = block 5, about 3x faster than all; default 5)', parseInteger(1))
+    .option(
+      '--fine-tune-blocks <n>',
+      'fine-tune only the last N blocks of the base (default all). A block is, for vgg16-imagenet and vggface: one of the 5 conv blocks (1 = block 5, about 3x faster than all); ' +
+        `for face and faceres: ${FACERES_FINE_TUNE.blockUnit}; for generic: ${CENTERNET_FINE_TUNE.blockUnit}`,
+      parseInteger(1),
+    )
     .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy), max-f1, youden, fixed:X', 'study')
     .option('--resamples <n>', 'bootstrap resamples for confidence intervals', parseInteger(1), 1000)
     .option('--cache-dir <dir>', 'feature cache folder', DEFAULT_CACHE_DIR)

@@ -57,13 +57,15 @@ export class FeatureStore {
     await mkdir(dir, { recursive: true });
     const lockFile = path.join(dir, 'lock');
     await acquireLock(lockFile);
+    let data: FileHandle | undefined;
     try {
-      const data = await open(path.join(dir, 'features.bin'), 'a+');
+      data = await open(path.join(dir, 'features.bin'), 'a+');
       const { size } = await data.stat();
       const store = new FeatureStore(dir, dim, data, size, lockFile);
       await store.load();
       return store;
     } catch (e) {
+      await data?.close().catch(() => undefined);
       await unlink(lockFile).catch(() => undefined);
       throw e;
     }
@@ -231,8 +233,11 @@ async function acquireLock(file: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(file, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
+      try {
+        await handle.writeFile(String(process.pid));
+      } finally {
+        await handle.close();
+      }
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

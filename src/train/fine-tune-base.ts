@@ -17,7 +17,8 @@ import { withSeededMathRandom } from './seeded-math-random.js';
 
 /**
  * Wasm heap one image's activations take while VGG16 trains, per input pixel: measured 611 MB
- * an image at 224x224 (tfjs-wasm 4.22, all blocks trainable, batches of 2 and 6).
+ * an image at 224x224 (tfjs-wasm 4.22, all blocks trainable, batches of 2 and 6). Bases with
+ * lighter activations say so through `trainBytesPerPixel`.
  */
 const TRAIN_BYTES_PER_PIXEL = 12_500;
 
@@ -35,14 +36,14 @@ const MAX_PROBE_IMAGES = 64;
  * Images run through the model at once while fine-tuning at this input size: as many as fit the
  * heap, split evenly (64 as 2 x 32 rather than 54 + 10); gradients of a batch's parts are summed.
  */
-export function fineTuneMicroBatch(inputSize: ImageSize, batchSize: number): number {
-  const fits = Math.max(1, Math.floor(MICRO_BATCH_HEAP_BYTES / (TRAIN_BYTES_PER_PIXEL * inputSize.height * inputSize.width)));
+export function fineTuneMicroBatch(inputSize: ImageSize, batchSize: number, bytesPerPixel = TRAIN_BYTES_PER_PIXEL): number {
+  const fits = Math.max(1, Math.floor(MICRO_BATCH_HEAP_BYTES / (bytesPerPixel * inputSize.height * inputSize.width)));
   return Math.ceil(batchSize / Math.ceil(batchSize / fits));
 }
 
 export function checkFineTuneBlocks(blocks: number, base: FineTunableBase): number {
   if (!Number.isInteger(blocks) || blocks < 1 || blocks > base.blockCount) {
-    throw new UsageError(`fine-tune blocks must be a whole number from 1 to ${base.blockCount} (the last N conv blocks of ${base.id}), got ${blocks}`);
+    throw new UsageError(`fine-tune blocks must be a whole number from 1 to ${base.blockCount} (the last N blocks of ${base.id}), got ${blocks}`);
   }
   return blocks;
 }
@@ -110,7 +111,7 @@ export interface EstimateFineTuneOptions {
  */
 export async function estimateFineTune(base: FineTunableBase, model: tfl.LayersModel, train: ImageSet, options: EstimateFineTuneOptions): Promise<FineTuneEstimate> {
   const tf = await initTfjs();
-  const microBatch = options.microBatch ?? fineTuneMicroBatch(base.inputSize, options.batchSize);
+  const microBatch = options.microBatch ?? fineTuneMicroBatch(base.inputSize, options.batchSize, base.trainBytesPerPixel);
   const steps = options.steps ?? 2;
   const k = Math.min(train.files.length, microBatch, options.batchSize, MAX_PROBE_IMAGES);
   if (k < 1) throw new UsageError('fine-tuning needs at least one training image');
@@ -227,7 +228,7 @@ export async function fineTuneBase(base: FineTunableBase, trainedHead: tfl.Layer
   checkFineTuneBlocks(o.trainableBlocks, base);
   const { conv, head, model } = await assembleFineTuneModel(base, { trainableBlocks: o.trainableBlocks, seed: o.seed, trainedHead, ...(o.head ? { head: o.head } : {}) });
   try {
-    const microBatch = fineTuneMicroBatch(base.inputSize, o.batchSize);
+    const microBatch = fineTuneMicroBatch(base.inputSize, o.batchSize, base.trainBytesPerPixel);
     const estimate = await estimateFineTune(base, model, train, { epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, trainableBlocks: o.trainableBlocks, valImages: val.files.length, microBatch });
     o.onNotice?.(estimate.message);
     const preprocessing = getPreprocessing(base.preprocess);

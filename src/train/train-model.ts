@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Base } from '../bases/base.js';
 import type { TrainableBase } from '../bases/custom-base.js';
 import { isFineTunable, type FineTunedBase } from '../bases/fine-tunable-base.js';
+import { fineTunableBasesText } from '../bases/registry.js';
 import type { AugmentParams } from '../data/augment.js';
 import { splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
 import { extractFeatures } from '../features/extract-features.js';
@@ -29,7 +30,7 @@ export interface TrainModelOptions {
   /** Epochs of training base and head together after the head, at `fineTuneLr`. */
   fineTuneEpochs?: number;
   fineTuneLr?: number;
-  /** VGG16 bases: how many of the last conv blocks fine-tuning trains (1 = block 5 only, much cheaper; default all 5). */
+  /** How many of the base's last blocks fine-tuning trains (VGG16: of 5 conv blocks; face/faceres: of 14; generic: of 17); default all. */
   fineTuneBlocks?: number;
   cacheDir?: string | false;
   skipBad?: boolean;
@@ -62,7 +63,7 @@ export interface TrainedModel {
   /** Image views the base embedded, and those the cache supplied. */
   features?: { computed: number; cached: number };
   /**
-   * When fine-tuning changed a frozen base's weights (VGG16): that base, on which `model` (the
+   * When fine-tuning changed a frozen base's weights (VGG16, a graph base): that base, on which `model` (the
    * head) now runs. A bundle must store its weights. The caller disposes it.
    */
   fineTunedBase?: FineTunedBase;
@@ -85,7 +86,8 @@ function isTrainable(base: Base): base is TrainableBase {
 export async function trainModel(split: Split, base: Base, options: TrainModelOptions = {}): Promise<TrainedModel> {
   if ((options.fineTuneEpochs ?? 0) > 0 && !isTrainable(base) && !isFineTunable(base)) {
     throw new UsageError(
-      `base ${base.id} cannot be fine-tuned: its weights are frozen in ${base.engine === 'onnxruntime' ? 'an ONNX Runtime graph' : 'a tfjs graph model'}; fine-tuning works for trainable bases (custom, vgg16-imagenet, vggface)`,
+      `base ${base.id} cannot be fine-tuned: its weights are frozen in ${base.engine === 'onnxruntime' ? 'an ONNX Runtime graph' : 'a tfjs graph model'}; ` +
+        `fine-tuning works for ${fineTunableBasesText()} (graph bases on their default engine, ONNX Runtime)`,
     );
   }
   const fineTuneBlocks = isFineTunable(base) ? checkFineTuneBlocks(options.fineTuneBlocks ?? base.blockCount, base) : undefined;
