@@ -35,6 +35,8 @@ export interface BaseDescription {
   architecture: string;
   trainedOn: string;
   engine: 'onnxruntime' | 'tfjs';
+  /** Whether `--fine-tune-epochs` can unfreeze it. */
+  fineTunable: boolean;
   usable: boolean;
   /** Why not, when not usable (e.g. the weights file is missing). */
   reason?: string;
@@ -141,19 +143,20 @@ export async function describeBases(): Promise<BaseDescription[]> {
       architecture: 'Custom CNN: 5 x (Conv2D 3x3 + MaxPool 2x2), 32-512 filters, global average pool',
       trainedOn: 'untrained; trained end to end on your split',
       engine: 'tfjs',
+      fineTunable: true,
       usable: true,
     },
   ];
   for (const [alias, target] of Object.entries(OFFLINE_BASE_ALIASES)) {
     const c = resolveOfflineBase(target);
-    out.push({ id: alias, aliasOf: target, architecture: c.architecture, trainedOn: c.trainedOn, engine: c.engine, usable: true });
+    out.push({ id: alias, aliasOf: target, architecture: c.architecture, trainedOn: c.trainedOn, engine: c.engine, fineTunable: FINE_TUNABLE_BASE_NAMES.includes(alias), usable: true });
   }
   for (const c of OFFLINE_BASE_CANDIDATES) {
-    out.push({ id: c.id, architecture: c.architecture, trainedOn: c.trainedOn, engine: c.engine, usable: true });
+    out.push({ id: c.id, architecture: c.architecture, trainedOn: c.trainedOn, engine: c.engine, fineTunable: FINE_TUNABLE_BASE_NAMES.includes(c.id), usable: true });
   }
   for (const variant of VGG_IDS) {
     const info = VGG16_VARIANTS[variant];
-    const row: BaseDescription = { id: variant, architecture: 'VGG16 conv base (13 conv + 5 pool), global average pool', trainedOn: info.trainedOn, engine: 'onnxruntime', usable: true };
+    const row: BaseDescription = { id: variant, architecture: 'VGG16 conv base (13 conv + 5 pool), global average pool', trainedOn: info.trainedOn, engine: 'onnxruntime', fineTunable: true, usable: true };
     try {
       await resolveVgg16Weights(variant);
     } catch (e) {

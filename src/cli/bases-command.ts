@@ -13,7 +13,7 @@ export function basesCommand(): Command {
       }
       for (const r of rows) {
         const name = r.aliasOf ? `${r.id} (= ${r.aliasOf})` : r.id;
-        console.log(`${name}${r.id === DEFAULT_BASE ? ' [default]' : ''}\t${r.usable ? 'usable' : 'NOT USABLE'}\t${r.engine}`);
+        console.log(`${name}${r.id === DEFAULT_BASE ? ' [default]' : ''}\t${r.usable ? 'usable' : 'NOT USABLE'}\t${r.engine}\t${r.fineTunable ? 'fine-tunable' : 'frozen'}`);
         console.log(`    ${r.architecture}`);
         console.log(`    weights: ${r.trainedOn}`);
         if (r.reason) console.log(`    why not: ${r.reason}`);
