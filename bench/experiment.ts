@@ -66,7 +66,9 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
   baseSeconds += (performance.now() - e0) / 1000;
   // One epoch of head training on this epoch's vectors, as model.fit would do.
   await trainHead({ dim: base.dim, views: [trainVectors], labels: train.labels }, { dim: base.dim, views: [valVectors], labels: val.labels }, { epochs: 1, patience: 0, seed: epoch });
-  process.stdout.write(`\rstudy's method: epoch ${epoch}/${epochs}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  const line = `study's method: epoch ${epoch}/${epochs}, ${((performance.now() - t0) / 1000).toFixed(0)} s`;
+  // Overwrite the line on a terminal; a log gets one line per epoch.
+  process.stdout.write(process.stdout.isTTY ? `\r${line}` : `${line}\n`);
 }
 const studySeconds = (performance.now() - t0) / 1000;
 console.log();
