@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { UsageError, WeightsError } from '../errors.js';
 import type { FineTunableBase, FineTunedBase, FineTunedInfo } from './fine-tunable-base.js';
@@ -10,6 +9,7 @@ import { initTfjs } from './tfjs-backend.js';
 import type { GraphBaseSpec, GraphFineTuneSpec } from './tfjs-graph-base.js';
 import { GraphProgram } from './tfjs-graph-program.js';
 import { tfjsGraphToOnnx, type ConvertedGraph, type GraphWeight, type TfjsGraphNode } from './tfjs-graph-to-onnx.js';
+import { sha256Bytes } from '../util/file-hash.js';
 
 /**
  * A graph base on ONNX Runtime that can also be fine-tuned: it rebuilds itself as a tfjs-layers
@@ -36,9 +36,6 @@ interface TunedWeights {
   info: FineTunedInfo;
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** A fine-tunable graph base whose weights came out of fine-tuning. */
 export type FineTunedGraphBase = FineTunableGraphBase & FineTunedBase;
@@ -58,7 +55,7 @@ export class FineTunableGraphBase extends OnnxGraphBase implements FineTunableBa
     const { spec } = source;
     const blockCount = source.program.blocks.length;
     const trainedOn = tuned ? `${spec.trainedOn}; then fine-tuned on your data (last ${tuned.info.trainableBlocks} of ${blockCount} blocks)` : spec.trainedOn;
-    super({ ...spec, trainedOn }, tuned ? sha256(tuned.bytes) : source.originalHash, source.files, session, runOptions);
+    super({ ...spec, trainedOn }, tuned ? sha256Bytes(tuned.bytes) : source.originalHash, source.files, session, runOptions);
     this.blockCount = blockCount;
     this.trainBytesPerPixel = spec.fineTune.trainBytesPerPixel;
     this.fineTuned = tuned?.info;

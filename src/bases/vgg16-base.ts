@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ImageBatch, ImageSize } from '../data/image.js';
 import { UsageError, WeightsError } from '../errors.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { sha256File } from '../util/file-hash.js';
+import { sha256Bytes, sha256File } from '../util/file-hash.js';
 import type { FineTunableBase, FineTunedBase, FineTunedInfo } from './fine-tunable-base.js';
 import { KERNEL_SIZE, readVgg16ConvWeights, VGG16_CONV_LAYERS, type ConvWeights, type Vgg16Variant } from './keras-h5-weights.js';
 import { buildVgg16OnnxModel, VGG16_OUTPUT_NAME } from './onnx-graph-vgg16.js';
@@ -142,12 +141,8 @@ export function decodeVgg16Weights(bytes: Uint8Array, variant: Vgg16Variant, fil
   });
 }
 
-export function sha256Bytes(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /** Where a base's conv weights come from: the Keras file (read again when needed), or memory after fine-tuning. */
-type WeightsSource = { kind: 'h5'; path: string } | { kind: 'memory'; weights: readonly ConvWeights[]; fineTuned: FineTunedInfo };
+type WeightsSource = { kind: 'h5'; path: string } | { kind: 'memory'; weights: readonly ConvWeights[]; bytes: Uint8Array; fineTuned: FineTunedInfo };
 
 /** A VGG16 base built from fine-tuned weights (its `fineTuned` is set). */
 export type FineTunedVgg16Base = Vgg16Base & FineTunedBase;
@@ -245,7 +240,7 @@ export class Vgg16Base implements FineTunableBase {
   weightsBytes(): Uint8Array {
     const { source } = this.setup;
     if (source.kind !== 'memory') throw new UsageError(`${this.id}'s weights are in ${source.path}; only fine-tuned weights are carried`);
-    return encodeVgg16Weights(source.weights);
+    return source.bytes;
   }
 
   async dispose(): Promise<void> {
@@ -276,12 +271,16 @@ export interface Vgg16FromWeightsOptions {
 
 /** A frozen VGG16 base from conv weights held in memory (fine-tuned); its weightsHash is the sha256 of their stored form. */
 export async function createVgg16Base(variant: Vgg16Variant, weights: readonly ConvWeights[], options: Vgg16FromWeightsOptions): Promise<FineTunedVgg16Base> {
+  return vgg16BaseInMemory(variant, weights, encodeVgg16Weights(weights), options);
+}
+
+/** `bytes` is `weights` in their stored form: encoded once, hashed, and kept for the bundle. */
+async function vgg16BaseInMemory(variant: Vgg16Variant, weights: readonly ConvWeights[], bytes: Uint8Array, options: Vgg16FromWeightsOptions): Promise<FineTunedVgg16Base> {
   const info = VGG16_VARIANTS[variant];
   if (!info) throw new UsageError(`unknown VGG16 variant '${String(variant)}'; known: ${Object.keys(VGG16_VARIANTS).join(', ')}`);
   const preprocess = options.preprocess ?? info.preprocess;
   getPreprocessing(preprocess);
   const inputSize = checkInputSize(options.inputSize ?? VGG16_INPUT_SIZE.height);
-  const bytes = encodeVgg16Weights(weights);
   if (bytes.byteLength !== vgg16WeightsBytes(variant)) throw new WeightsError(`${variant} weights take ${vgg16WeightsBytes(variant)} bytes, these take ${bytes.byteLength}`, options.label);
   const session = await startSession(variant, weights, inputSize, options.threads, options.label ?? `${variant} (fine-tuned)`);
   return new Vgg16Base({
@@ -290,14 +289,14 @@ export async function createVgg16Base(variant: Vgg16Variant, weights: readonly C
     inputSize,
     threads: options.threads,
     weightsHash: sha256Bytes(bytes),
-    source: { kind: 'memory', weights, fineTuned: options.fineTuned },
+    source: { kind: 'memory', weights, bytes, fineTuned: options.fineTuned },
     session,
   }) as FineTunedVgg16Base;
 }
 
 /** A frozen VGG16 base from weights stored by encodeVgg16Weights (as a bundle keeps fine-tuned ones). */
 export async function loadVgg16BaseFromBytes(variant: Vgg16Variant, bytes: Uint8Array, options: Vgg16FromWeightsOptions): Promise<FineTunedVgg16Base> {
-  return createVgg16Base(variant, decodeVgg16Weights(bytes, variant, options.label), options);
+  return vgg16BaseInMemory(variant, decodeVgg16Weights(bytes, variant, options.label), bytes, options);
 }
 
 /** Loads VGG16's conv base from Keras .h5 weights and runs it on ONNX Runtime. */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import * as tfc from '@tensorflow/tfjs-core';
@@ -7,6 +6,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { initTfjs } from '../bases/tfjs-backend.js';
 import type { CropBox, ImageSize } from '../data/image.js';
 import { BundleError } from '../errors.js';
+import { sha256Bytes } from '../util/file-hash.js';
 
 export const BUNDLE_MANIFEST = 'facegender.json';
 const MODEL_JSON = 'model.json';
@@ -65,9 +65,6 @@ export interface SaveBundleOptions {
   baseWeights?: Uint8Array;
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /**
  * Writes model.json + weights.bin (the layout tfjs' `loadLayersModel` reads in a browser) and
@@ -83,7 +80,7 @@ export async function saveBundle(dir: string, model: tfl.LayersModel, manifest: 
     if (fineTuned.weightsFile !== path.basename(fineTuned.weightsFile) || [WEIGHTS_BIN, MODEL_JSON, BUNDLE_MANIFEST].includes(fineTuned.weightsFile)) {
       throw new BundleError(`base weights file name '${fineTuned.weightsFile}' must be a plain name other than the bundle's own files`, dir);
     }
-    if (fineTuned.bytes !== options.baseWeights.byteLength || sha256(options.baseWeights) !== manifest.base.weightsHash) {
+    if (fineTuned.bytes !== options.baseWeights.byteLength || sha256Bytes(options.baseWeights) !== manifest.base.weightsHash) {
       throw new BundleError('the base weights to save do not match the size and sha256 the manifest records', dir);
     }
   }
@@ -178,7 +175,7 @@ export async function readBundleBaseWeights(dir: string, manifest: BundleManifes
   if (bytes.byteLength !== fineTuned.bytes) {
     throw new BundleError(`fine-tuned base weights have ${bytes.byteLength} bytes, facegender.json records ${fineTuned.bytes}`, file);
   }
-  const hash = sha256(bytes);
+  const hash = sha256Bytes(bytes);
   if (hash !== manifest.base.weightsHash) {
     throw new BundleError(`fine-tuned base weights hash to sha256 ${hash.slice(0, 12)}…, facegender.json records ${manifest.base.weightsHash.slice(0, 12)}… (damaged or replaced)`, file);
   }
