@@ -6,7 +6,7 @@ import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Command } from 'commander';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readVgg16ConvWeights, VGG16_CONV_LAYERS, type ConvWeights, type Vgg16Variant } from '../src/bases/keras-h5-weights.js';
 import { getPreprocessing } from '../src/bases/preprocess.js';
 import { initTfjs } from '../src/bases/tfjs-backend.js';
@@ -19,7 +19,7 @@ import { BundleError, UsageError } from '../src/errors.js';
 import { loadClassifier } from '../src/evaluate/classifier.js';
 import { runExperiment, type ExperimentResult } from '../src/evaluate/experiment.js';
 import { BASE_WEIGHTS_BIN } from '../src/train/bundle.js';
-import type { EpochRecord } from '../src/train/fit.js';
+import { fit, predictProbs, type EpochRecord, type FitData } from '../src/train/fit.js';
 import { trainOnBatchInMicroBatches } from '../src/train/micro-batch-step.js';
 import { partFiles, trainModel } from '../src/train/train-model.js';
 import { CELEBA, CELEBA_IDENTITIES, SHARED } from './helpers/shared.js';
@@ -123,14 +123,16 @@ describe('VGG16 as a tfjs-layers model', () => {
 });
 
 describe('training in micro-batches', () => {
-  it('makes the same update as one pass over the batch', async () => {
+  /** Six real faces at 32 px, and a model builder whose two builds are identical. */
+  async function microBatchSetup() {
     const weights = await readVgg16ConvWeights(H5.vggface, 'vggface');
     const files = partFiles(split, 'train');
     const n = 6;
     const pixels = new Float32Array(n * SMALL * SMALL * 3);
     for (let i = 0; i < n; i++) pixels.set(await decodeRgb(files.files[i] as string, SMALL), i * SMALL * SMALL * 3);
     const x = tfc.tensor4d(getPreprocessing('vggface-v1').apply(pixels), [n, SMALL, SMALL, 3]);
-    const y = tfc.tensor2d(Float32Array.from(files.labels.subarray(0, n)), [n, 1]);
+    const labels = files.labels.subarray(0, n);
+    const y = tfc.tensor2d(Float32Array.from(labels), [n, 1]);
     const build = () => {
       const m = tfl.sequential();
       m.add(buildVgg16LayersModel(VGG16_CONV_LAYERS.vggface, weights, { inputSize: { height: SMALL, width: SMALL }, trainableBlocks: 2 }));
@@ -140,6 +142,41 @@ describe('training in micro-batches', () => {
       m.compile({ optimizer: tfc.train.sgd(0.01), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
       return m;
     };
+    return { x, y, labels, build };
+  }
+
+  it('is the step fit() takes when given a micro-batch smaller than the batch', async () => {
+    const { x, y, labels, build } = await microBatchSetup();
+    const data: FitData = {
+      batchesPerEpoch: 1,
+      async *trainBatches() {
+        yield { x: x.clone(), y: y.clone() };
+      },
+      async validate(m) {
+        return { probs: await predictProbs(m, x), labels };
+      },
+    };
+    const config = { epochs: 2, lr: 1e-3, patience: 0, seed: 1, phase: 'fine-tune' as const };
+    const [wholeModel, microModel] = [build(), build()];
+    // Spies that call through: the whole-batch run takes Keras' step, the micro-batched one never does.
+    const wholeSteps = vi.spyOn(wholeModel, 'trainOnBatch');
+    const microSteps = vi.spyOn(microModel, 'trainOnBatch');
+    const whole = await fit(wholeModel, data, config);
+    const micro = await fit(microModel, data, { ...config, microBatch: 4 });
+    expect(wholeSteps).toHaveBeenCalledTimes(2);
+    expect(microSteps).not.toHaveBeenCalled();
+    whole.history.forEach((h, i) => {
+      const m = micro.history[i] as EpochRecord;
+      expect(m.loss).toBeCloseTo(h.loss, 5);
+      expect(m.val_loss).toBeCloseTo(h.val_loss, 4);
+    });
+    // The steps did train: the second epoch's loss differs from the first.
+    expect(Math.abs((whole.history[1] as EpochRecord).loss - (whole.history[0] as EpochRecord).loss)).toBeGreaterThan(1e-4);
+    tfc.dispose([x, y]);
+  });
+
+  it('makes the same update as one pass over the batch', async () => {
+    const { x, y, build } = await microBatchSetup();
     const [a, b] = [build(), build()];
     const before = a.getWeights().map((w) => w.dataSync().slice());
     const [lossA, accA] = (await a.trainOnBatch(x, y)) as number[];

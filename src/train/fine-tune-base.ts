@@ -256,10 +256,8 @@ export async function fineTuneBase(base: FineTunableBase, trainedHead: tfl.Layer
     trainedHead.setWeights(head.getWeights());
     return { ...result, base: tuned };
   } finally {
-    // A model does not own an optimizer it was given, and Adam's two moments of VGG16 take
-    // 118 MB of the heap. Disposing the whole model frees the conv part it holds; the head's
-    // layers also belong to the head model, which must let go of them too.
-    model.optimizer?.dispose();
+    // fit() has freed its optimizer. Disposing the whole model frees the conv part it holds; the
+    // head's layers also belong to the head model, which must let go of them too.
     model.dispose();
     head.dispose();
   }

@@ -12,7 +12,6 @@ import { SeededRandom } from '../util/random.js';
 import { fit, predictProbs, type EpochRecord, type FitResult } from './fit.js';
 import { createHead, STUDY_HEAD, type HeadConfig } from './head.js';
 import { STUDY_TRAINING, type TrainHeadOptions } from './fit-head.js';
-import { trainOnBatchInMicroBatches } from './micro-batch-step.js';
 import { withSeededMathRandom } from './seeded-math-random.js';
 
 export interface ImageSet {
@@ -101,40 +100,32 @@ export async function trainEndToEnd(base: EndToEndBase, train: ImageSet, val: Im
       for (const layer of createHead(base.dim, head).layers) m.add(layer);
       return m;
     }));
-  // fit() trains through model.trainOnBatch; for micro-batches that one step is swapped for the
-  // accumulating one while this phase runs.
-  const micro = microBatch < o.batchSize;
-  if (micro) model.trainOnBatch = (x, y) => trainOnBatchInMicroBatches(model, x as tfc.Tensor, y as tfc.Tensor, microBatch);
-  try {
-    const result = await fit(
-      model,
-      {
-        batchesPerEpoch: Math.ceil(train.files.length / o.batchSize),
-        async *trainBatches(epoch) {
-          const rng = SeededRandom.keyed(o.seed, 'epoch', epoch);
-          const order = rng.shuffle(Array.from({ length: trainPixels.n }, (_, i) => i));
-          for (let start = 0; start < order.length; start += o.batchSize) {
-            const idx = order.slice(start, start + o.batchSize);
-            const x = new Float32Array(idx.length * per);
-            const y = new Float32Array(idx.length);
-            idx.forEach((i, j) => {
-              const plain = { height, width, data: Float32Array.from(trainPixels.data.subarray(i * per, (i + 1) * per)) };
-              x.set(augmentImage(plain, augment, o.seed, train.files[i] as string, epoch).data, j * per);
-              y[j] = train.labels[i] as number;
-            });
-            yield { x: tfc.tensor4d(preprocess(x), [idx.length, height, width, 3]), y: tfc.tensor2d(y, [idx.length, 1]) };
-          }
-        },
-        async validate(m) {
-          return { probs: await pixelProbs(m, valPixels, preprocess, valChunk), labels: val.labels };
-        },
+  const result = await fit(
+    model,
+    {
+      batchesPerEpoch: Math.ceil(train.files.length / o.batchSize),
+      async *trainBatches(epoch) {
+        const rng = SeededRandom.keyed(o.seed, 'epoch', epoch);
+        const order = rng.shuffle(Array.from({ length: trainPixels.n }, (_, i) => i));
+        for (let start = 0; start < order.length; start += o.batchSize) {
+          const idx = order.slice(start, start + o.batchSize);
+          const x = new Float32Array(idx.length * per);
+          const y = new Float32Array(idx.length);
+          idx.forEach((i, j) => {
+            const plain = { height, width, data: Float32Array.from(trainPixels.data.subarray(i * per, (i + 1) * per)) };
+            x.set(augmentImage(plain, augment, o.seed, train.files[i] as string, epoch).data, j * per);
+            y[j] = train.labels[i] as number;
+          });
+          yield { x: tfc.tensor4d(preprocess(x), [idx.length, height, width, 3]), y: tfc.tensor2d(y, [idx.length, 1]) };
+        }
       },
-      { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: options.phase ?? 'head', firstEpoch: options.firstEpoch ?? 1, ...(options.baselineLoss !== undefined ? { baselineLoss: options.baselineLoss } : {}), onProgress: o.onProgress, onEpoch: o.onEpoch },
-    );
-    return { ...result, model, head };
-  } finally {
-    if (micro) Reflect.deleteProperty(model, 'trainOnBatch');
-  }
+      async validate(m) {
+        return { probs: await pixelProbs(m, valPixels, preprocess, valChunk), labels: val.labels };
+      },
+    },
+    { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: options.phase ?? 'head', firstEpoch: options.firstEpoch ?? 1, ...(options.baselineLoss !== undefined ? { baselineLoss: options.baselineLoss } : {}), ...(microBatch < o.batchSize ? { microBatch } : {}), onProgress: o.onProgress, onEpoch: o.onEpoch },
+  );
+  return { ...result, model, head };
 }
 
 /**

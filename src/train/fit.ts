@@ -3,6 +3,7 @@ import * as tfc from '@tensorflow/tfjs-core';
 import { UsageError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
 import { withSeededMathRandom } from './seeded-math-random.js';
+import { trainOnBatchInMicroBatches } from './micro-batch-step.js';
 
 /** One row of the training history, as Keras' History reports it. */
 export interface EpochRecord {
@@ -31,6 +32,11 @@ export interface FitConfig {
    * count as the best so far, so a later phase can only keep or improve on them.
    */
   baselineLoss?: number;
+  /**
+   * Images run through the model at once: a larger batch is trained in micro-batches with summed
+   * gradients (see micro-batch-step.ts). Default: the whole batch in one trainOnBatch.
+   */
+  microBatch?: number;
   onProgress?: ProgressFn;
   onEpoch?: (record: EpochRecord) => void;
 }
@@ -116,7 +122,10 @@ async function fitEpochs(model: tfl.LayersModel, data: FitData, config: FitConfi
     let seen = 0;
     for await (const batch of data.trainBatches(epoch)) {
       const n = batch.y.shape[0] as number;
-      const [loss, acc] = (await model.trainOnBatch(batch.x, batch.y)) as number[];
+      const [loss, acc] =
+        config.microBatch !== undefined && n > config.microBatch
+          ? await trainOnBatchInMicroBatches(model, batch.x, batch.y, config.microBatch)
+          : ((await model.trainOnBatch(batch.x, batch.y)) as number[]);
       tfc.dispose([batch.x, batch.y]);
       lossSum += (loss as number) * n;
       accSum += (acc as number) * n;
