@@ -43,7 +43,7 @@ async function loadStoredBase(dir: string, manifest: BundleManifest, options: Lo
   return loadFineTunedBase(
     manifest.base.id,
     bytes,
-    { originalWeightsHash: fineTuned.originalWeightsHash, format: fineTuned.format, trainableBlocks: fineTuned.trainableBlocks },
+    fineTuned,
     {
       inputSize: manifest.base.inputSize.height,
       preprocess: manifest.base.preprocess,

@@ -79,7 +79,7 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
         trainedOn: bundleBase.trainedOn,
         options: reloadOptions(base, options.baseOptions ?? {}),
         ...(tuned && baseWeights
-          ? { fineTuned: { weightsFile: BASE_WEIGHTS_BIN, format: tuned.fineTuned.format, bytes: baseWeights.byteLength, originalWeightsHash: tuned.fineTuned.originalWeightsHash, trainableBlocks: tuned.fineTuned.trainableBlocks } }
+          ? { fineTuned: { ...tuned.fineTuned, weightsFile: BASE_WEIGHTS_BIN, bytes: baseWeights.byteLength } }
           : {}),
       },
       classNames: split.dataset.classNames,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as tfc from '@tensorflow/tfjs-core';
 import * as layers from '@tensorflow/tfjs-layers';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { FineTunedInfo } from '../bases/fine-tunable-base.js';
 import { initTfjs } from '../bases/tfjs-backend.js';
 import type { CropBox, ImageSize } from '../data/image.js';
 import { BundleError } from '../errors.js';
@@ -14,17 +15,11 @@ const WEIGHTS_BIN = 'weights.bin';
 /** Fine-tuned base weights, for a bundle whose base was fine-tuned (its original weights no longer apply). */
 export const BASE_WEIGHTS_BIN = 'base-weights.bin';
 
-/** The manifest's record of fine-tuned base weights stored in the bundle. */
-export interface BundleFineTunedBase {
+/** The manifest's record of fine-tuned base weights stored in the bundle: what the base says of them, and where they are. */
+export interface BundleFineTunedBase extends FineTunedInfo {
   /** File in the bundle folder holding the weights; its sha256 is `base.weightsHash`. */
   weightsFile: string;
-  /** Layout of the file, e.g. `vgg16-conv-oihw-f32le`. */
-  format: string;
   bytes: number;
-  /** sha256 of the weights fine-tuning started from (e.g. the Keras .h5). */
-  originalWeightsHash: string;
-  /** How many of the base's last blocks were trained. */
-  trainableBlocks: number;
 }
 
 /** What a bundle records besides the head's weights: enough to rebuild the exact pipeline. */
@@ -64,7 +59,6 @@ export interface SaveBundleOptions {
   /** Fine-tuned base weights, written to the file `manifest.base.fineTuned` names. */
   baseWeights?: Uint8Array;
 }
-
 
 /**
  * Writes model.json + weights.bin (the layout tfjs' `loadLayersModel` reads in a browser) and
