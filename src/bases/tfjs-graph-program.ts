@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { WeightsError } from '../errors.js';
-import { GraphConversionError, type GraphWeight, type TfjsAttrValue, type TfjsGraphNode } from './tfjs-graph-to-onnx.js';
+import { decodeAttrString, decodeBase64, GraphConversionError, type GraphWeight, type TfjsGraphNode } from './tfjs-graph-to-onnx.js';
 import { walkDependencies } from './tfjs-graph-walk.js';
 
 /**
@@ -70,10 +70,6 @@ const BINARY: Record<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
 
 const CONVOLUTIONS = new Set(['Conv2D', '_FusedConv2D', 'DepthwiseConv2dNative', 'FusedDepthwiseConv2dNative']);
 const FUSED_ACTIVATIONS: Record<string, Step['activation']> = { Relu: 'relu', Relu6: 'relu6' };
-
-function decodeAttrString(value: TfjsAttrValue | undefined): string | undefined {
-  return value?.s === undefined ? undefined : Buffer.from(value.s, 'base64').toString('utf8');
-}
 
 /**
  * The program computing `options.outputNode` from the graph's single image input. Build once,
@@ -200,7 +196,7 @@ export class GraphProgram {
         step.pad = this.padding(node);
         if (node.op === 'FusedDepthwiseConv2dNative' && typeof step.pad !== 'string') this.fail(node, 'explicit padding is not supported on a fused depthwise conv');
         if (node.op.startsWith('_Fused') || node.op.startsWith('Fused')) {
-          const fused = (node.attr?.fused_ops?.list?.s ?? []).map((s) => Buffer.from(s, 'base64').toString('utf8'));
+          const fused = (node.attr?.fused_ops?.list?.s ?? []).map(decodeBase64);
           if (fused[0] !== 'BiasAdd' || fused.length > 2) this.fail(node, `fused ops [${fused.join(', ')}] are not supported (BiasAdd, then at most one activation)`);
           const act = fused[1];
           const activation = act === undefined ? 'linear' : FUSED_ACTIVATIONS[act];

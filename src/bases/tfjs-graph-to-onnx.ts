@@ -191,8 +191,13 @@ function attrString(name: string, s: string): Onnx.IAttributeProto {
   return { name, type: ATTR.STRING, s: new TextEncoder().encode(s) };
 }
 
-function decodeBase64(s: string): string {
+/** TensorFlow graph JSON keeps string attributes (and lists of them) base64-encoded. */
+export function decodeBase64(s: string): string {
   return Buffer.from(s, 'base64').toString('utf8');
+}
+
+export function decodeAttrString(value: TfjsAttrValue | undefined): string | undefined {
+  return value?.s === undefined ? undefined : decodeBase64(value.s);
 }
 
 function product(shape: readonly number[]): number {
@@ -291,8 +296,7 @@ class GraphConverter {
   }
 
   private attrStr(node: TfjsGraphNode, key: string): string | undefined {
-    const s = this.attr(node, key)?.s;
-    return s === undefined ? undefined : decodeBase64(s);
+    return decodeAttrString(this.attr(node, key));
   }
 
   private attrIntList(node: TfjsGraphNode, key: string): number[] | undefined {

@@ -157,15 +157,15 @@ export async function trainModel(split: Split, base: Base, options: TrainModelOp
   }
   const tuned = fine?.base;
   const [val, test] = await timed('predict', async () => {
-    if (!tuned) return [await headProbs(run.model, valFeats.views[0] as Float32Array, base.dim), await headProbs(run.model, testFeats.views[0] as Float32Array, base.dim)];
+    let [v, t] = [valFeats, testFeats];
     try {
       // The cached features are those of the weights before fine-tuning: embed again with the new ones.
-      const [v, t] = [await extractFeatures(tuned, parts.val.files, extract), await extractFeatures(tuned, parts.test.files, extract)];
-      return [await headProbs(run.model, v.views[0] as Float32Array, base.dim), await headProbs(run.model, t.views[0] as Float32Array, base.dim)];
+      if (tuned) [v, t] = [await extractFeatures(tuned, parts.val.files, extract), await extractFeatures(tuned, parts.test.files, extract)];
     } catch (e) {
-      await tuned.dispose();
+      await tuned?.dispose();
       throw e;
     }
+    return [await headProbs(run.model, v.views[0] as Float32Array, base.dim), await headProbs(run.model, t.views[0] as Float32Array, base.dim)];
   });
   const features = [trainFeats, valFeats, testFeats].reduce((s, f) => ({ computed: s.computed + f.computed, cached: s.cached + f.cached }), { computed: 0, cached: 0 });
   return {
