@@ -9,11 +9,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { FacegenderError } from '../errors.js';
 import { wasmConv2DBackpropFilterConfig } from './wasm-conv2d-backprop-filter.js';
-import { wasmConv2DBackpropInputConfig } from './wasm-conv2d-backprop-input.js';
+import { wasmConv2DBackpropInputFastPath } from './wasm-conv2d-backprop-input.js';
 import { wasmDepthwiseConv2dBackpropFilterConfig } from './wasm-depthwise-conv2d-backprop-filter.js';
 import { wasmDepthwiseConv2dBackpropInputConfig } from './wasm-depthwise-conv2d-backprop-input.js';
 import { wasmMaxPoolGradConfig } from './wasm-max-pool-grad.js';
-import { wasmSumConfig } from './wasm-sum-leading-axes.js';
+import type { KernelFastPath } from './wasm-kernel-tensors.js';
+import { wasmSumFastPath } from './wasm-sum-leading-axes.js';
 
 export type TfjsBackendName = 'wasm' | 'cpu';
 
@@ -71,6 +72,24 @@ function locateWasmBinaries(): string {
 }
 
 /**
+ * A fast path registered in place of wasm's own kernel, which still serves the cases the fast
+ * path leaves; its setupFunc runs the original's, which binds the wasm function that calls.
+ */
+function withFallback(path: KernelFastPath, original: KernelConfig | undefined): KernelConfig {
+  return {
+    kernelName: path.kernelName,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const fast = path.fast(args);
+      if (fast !== undefined) return fast;
+      if (original === undefined) throw new FacegenderError(`${path.kernelName}: the wasm backend has no kernel of its own for this case`);
+      return original.kernelFunc(args);
+    },
+    ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
+  };
+}
+
+/**
  * Registers the replacement kernels. The wasm backend of tfjs 4.22 lacks Conv2DBackpropFilter,
  * runs Conv2DBackpropInput as a scalar loop, has a wrong MaxPoolGrad, sums bias gradients
  * slowly and lacks both depthwise conv gradients (MobileNet bases); see the kernel files.
@@ -79,19 +98,18 @@ function registerKernels(): void {
   if (kernelsReady) return;
   // Silences tfjs's "running in Node.js" banner and duplicate-registration warnings.
   tf.enableProdMode();
-  const replacements = [
+  const replacements: (KernelConfig | KernelFastPath)[] = [
     wasmConv2DBackpropFilterConfig,
-    wasmConv2DBackpropInputConfig(originalKernel(tf.Conv2DBackpropInput)),
+    wasmConv2DBackpropInputFastPath,
     wasmMaxPoolGradConfig,
     wasmDepthwiseConv2dBackpropFilterConfig,
     wasmDepthwiseConv2dBackpropInputConfig,
-    wasmSumConfig(originalKernel(tf.Sum)),
+    wasmSumFastPath,
   ];
-  for (const config of replacements) {
-    const replacedOriginal = originalKernel(config.kernelName);
-    if (tf.getKernel(config.kernelName, config.backendName) !== undefined) {
-      tf.unregisterKernel(config.kernelName, config.backendName);
-    }
+  for (const replacement of replacements) {
+    const replacedOriginal = originalKernel(replacement.kernelName);
+    const config = 'fast' in replacement ? withFallback(replacement, replacedOriginal) : replacement;
+    if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel({ ...config, [ORIGINAL]: replacedOriginal ?? null } as MarkedKernelConfig);
   }
   kernelsReady = true;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Conv2DBackpropInputAttrs, KernelBackend, KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { Conv2DBackpropInputAttrs, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
 import { FacegenderError } from '../errors.js';
-import { kernelInputAsTensor, pair } from './wasm-kernel-tensors.js';
+import { kernelInputAsTensor, pair, type KernelArgs, type KernelFastPath } from './wasm-kernel-tensors.js';
 
 /**
  * The wasm backend's own `Conv2DBackpropInput` is a scalar loop (1 to 2 GFLOP/s). At stride 1 the
@@ -89,14 +89,8 @@ export function conv2dInputGradient(
   });
 }
 
-/** The wasm backend's original kernel, kept for the cases the fast form does not cover. */
-let original: KernelConfig | undefined;
-
-function conv2dBackpropInputKernel(args: {
-  inputs: NamedTensorInfoMap;
-  backend: object;
-  attrs?: tf.NamedAttrMap;
-}): TensorInfo | TensorInfo[] {
+/** The fast form where it applies (stride 1, padding within the filter); undefined sends the call to wasm's own kernel. */
+function conv2dBackpropInputFast(args: KernelArgs): TensorInfo | undefined {
   const backend = args.backend as KernelBackend;
   const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
   const { dy, filter } = args.inputs;
@@ -119,23 +113,8 @@ function conv2dBackpropInputKernel(args: {
       ),
     );
   }
-  if (original === undefined) {
-    throw new FacegenderError('Conv2DBackpropInput: the wasm backend has no kernel for strides other than 1');
-  }
-  return original.kernelFunc(args);
+  return undefined;
 }
 
-/**
- * Builds the replacement registration, keeping the original for fallback. Its setupFunc runs the
- * original's, which binds the wasm function the fallback calls.
- */
-export function wasmConv2DBackpropInputConfig(originalConfig: KernelConfig | undefined): KernelConfig {
-  original = originalConfig;
-  const setup = originalConfig?.setupFunc;
-  return {
-    kernelName: tf.Conv2DBackpropInput,
-    backendName: 'wasm',
-    kernelFunc: conv2dBackpropInputKernel,
-    ...(setup ? { setupFunc: setup } : {}),
-  };
-}
+/** Replaces wasm's Conv2DBackpropInput where the fast form applies; tfjs-backend.ts keeps the original for the rest. */
+export const wasmConv2DBackpropInputFastPath: KernelFastPath = { kernelName: tf.Conv2DBackpropInput, fast: conv2dBackpropInputFast };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelBackend, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 /**
  * Lets a kernel built from tfjs ops use its inputs as tensors. The engine usually hands kernels
@@ -16,4 +16,20 @@ export function kernelInputAsTensor(info: TensorInfo, backend: KernelBackend): t
 /** Normalises a `[h, w] | n` attribute. */
 export function pair(value: [number, number] | number): [number, number] {
   return typeof value === 'number' ? [value, value] : value;
+}
+
+/** What tfjs passes a kernel function. */
+export interface KernelArgs {
+  inputs: NamedTensorInfoMap;
+  backend: object;
+  attrs?: tf.NamedAttrMap;
+}
+
+/**
+ * A faster form of one of wasm's own kernels for the cases it covers: `fast` returns undefined
+ * for the others, which tfjs-backend.ts then sends to the kernel it replaced.
+ */
+export interface KernelFastPath {
+  kernelName: string;
+  fast(args: KernelArgs): TensorInfo | undefined;
 }

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelBackend, KernelConfig, NamedTensorInfoMap, SumAttrs, TensorInfo } from '@tensorflow/tfjs-core';
-import { FacegenderError } from '../errors.js';
-import { kernelInputAsTensor } from './wasm-kernel-tensors.js';
+import type { KernelBackend, SumAttrs, TensorInfo } from '@tensorflow/tfjs-core';
+import { kernelInputAsTensor, type KernelArgs, type KernelFastPath } from './wasm-kernel-tensors.js';
 
 /**
  * A bias gradient sums dy over every axis but the channels, and wasm's Sum first transposes the
@@ -13,8 +12,6 @@ import { kernelInputAsTensor } from './wasm-kernel-tensors.js';
 /** Smaller inputs are not worth the matrix product's set-up. */
 const MIN_ELEMENTS = 4096;
 
-let original: KernelConfig | undefined;
-
 function reducesLeadingAxes(shape: number[], axis: number | number[]): boolean {
   const rank = shape.length;
   if (rank < 2) return false;
@@ -23,7 +20,7 @@ function reducesLeadingAxes(shape: number[], axis: number | number[]): boolean {
   return sorted.length === rank - 1 && sorted.every((a, i) => a === i);
 }
 
-function sumKernel(args: { inputs: NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }): TensorInfo | TensorInfo[] {
+function sumFast(args: KernelArgs): TensorInfo | undefined {
   const backend = args.backend as KernelBackend;
   const attrs = args.attrs as unknown as SumAttrs;
   const { x } = args.inputs;
@@ -42,18 +39,8 @@ function sumKernel(args: { inputs: NamedTensorInfoMap; backend: object; attrs?: 
       return tf.reshape(sums, shape);
     });
   }
-  if (original === undefined) throw new FacegenderError('Sum: the wasm backend has no original Sum kernel to fall back to');
-  return original.kernelFunc(args);
+  return undefined;
 }
 
-/** Builds the replacement registration; its setupFunc binds the original for the fallback. */
-export function wasmSumConfig(originalConfig: KernelConfig | undefined): KernelConfig {
-  original = originalConfig;
-  const setup = originalConfig?.setupFunc;
-  return {
-    kernelName: tf.Sum,
-    backendName: 'wasm',
-    kernelFunc: sumKernel,
-    ...(setup ? { setupFunc: setup } : {}),
-  };
-}
+/** Replaces wasm's Sum for bias-gradient reductions; tfjs-backend.ts keeps the original for the rest. */
+export const wasmSumFastPath: KernelFastPath = { kernelName: tf.Sum, fast: sumFast };
