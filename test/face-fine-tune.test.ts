@@ -9,7 +9,7 @@ import { FACERES_SPECS } from '../src/bases/faceres-base.js';
 import { isFineTunable, type FineTunableBase } from '../src/bases/fine-tunable-base.js';
 import { readGraphBaseWeights } from '../src/bases/graph-base-layer.js';
 import { decodeGraphWeightBytes, encodeGraphWeightBytes, GRAPH_WEIGHTS_FORMAT } from '../src/bases/graph-weights-bytes.js';
-import { convertGraphModelFile } from '../src/bases/onnx-graph-base.js';
+import { readGraphModel } from '../src/bases/onnx-graph-base.js';
 import { getPreprocessing } from '../src/bases/preprocess.js';
 import { loadBase, loadFineTunedBase } from '../src/bases/registry.js';
 import { initTfjs } from '../src/bases/tfjs-backend.js';
@@ -75,7 +75,7 @@ beforeAll(async () => {
   if (!isFineTunable(base)) throw new Error('face is not fine-tunable');
   face = base;
   faceFile = resolvePackageFile(FACERES_SPECS['faceres-deep'].model);
-  faceWeights = (await convertGraphModelFile(faceFile, { outputNode: 'global_pooling/Mean' })).weights;
+  faceWeights = (await readGraphModel(faceFile)).weights;
 });
 
 afterAll(async () => {

@@ -3,12 +3,12 @@ import { UsageError, WeightsError } from '../errors.js';
 import type { FineTunableBase, FineTunedBase, FineTunedInfo } from './fine-tunable-base.js';
 import { buildGraphBaseModel, firstTrainableBlock, readGraphBaseWeights } from './graph-base-layer.js';
 import { decodeGraphWeightBytes, encodeGraphWeightBytes, GRAPH_WEIGHTS_FORMAT } from './graph-weights-bytes.js';
-import { convertGraphModelFile, graphSpecConversion, OnnxGraphBase, openGraphSession, type OnnxGraphBaseOptions } from './onnx-graph-base.js';
+import { graphSpecConversion, OnnxGraphBase, openGraphSession, readGraphModel, type GraphModelRead, type OnnxGraphBaseOptions } from './onnx-graph-base.js';
 import type { OnnxSession } from './onnx-session.js';
 import { initTfjs } from './tfjs-backend.js';
 import type { GraphBaseSpec, GraphFineTuneSpec } from './tfjs-graph-base.js';
 import { GraphProgram } from './tfjs-graph-program.js';
-import { tfjsGraphToOnnx, type ConvertedGraph, type GraphWeight, type TfjsGraphNode } from './tfjs-graph-to-onnx.js';
+import { tfjsGraphToOnnx, type GraphWeight, type TfjsGraphNode } from './tfjs-graph-to-onnx.js';
 import { sha256Bytes } from '../util/file-hash.js';
 
 /**
@@ -35,7 +35,6 @@ interface TunedWeights {
   bytes: Uint8Array;
   info: FineTunedInfo;
 }
-
 
 /** A fine-tunable graph base whose weights came out of fine-tuning. */
 export type FineTunedGraphBase = FineTunableGraphBase & FineTunedBase;
@@ -110,17 +109,22 @@ async function createFineTunedGraphBase(
   return new FineTunableGraphBase(source, session, { weights: ordered, bytes, info }, runOptions) as FineTunedGraphBase;
 }
 
-async function readSource(spec: GraphBaseSpec, modelJsonPath: string): Promise<{ source: GraphSource; converted: ConvertedGraph }> {
+/** The graph read without converting it (a fine-tuned base converts it once, with its own weights), as a trainable program. */
+function graphSource(spec: GraphBaseSpec, modelJsonPath: string, graph: GraphModelRead): GraphSource {
   const fineTune = spec.fineTune;
   if (!fineTune) throw new UsageError(`${spec.id} has no fine-tuning blocks`);
-  const { converted, files, weightsHash, nodes, weights } = await convertGraphModelFile(modelJsonPath, graphSpecConversion(spec));
+  const { files, weightsHash, nodes, weights } = graph;
   const program = new GraphProgram(nodes, weights, { outputNode: spec.featureNode, pooling: spec.pooling, blockOf: (w) => fineTune.blockOf(w), label: modelJsonPath });
-  return { source: { spec: { ...spec, fineTune }, modelJsonPath, files, nodes, weights, originalHash: weightsHash, program }, converted };
+  return { spec: { ...spec, fineTune }, modelJsonPath, files, nodes, weights, originalHash: weightsHash, program };
 }
 
 /** Loads a graph base whose spec has `fineTune` on ONNX Runtime, able to fine-tune. */
 export async function loadFineTunableGraphBase(spec: GraphBaseSpec, modelJsonPath: string, options: OnnxGraphBaseOptions = {}): Promise<FineTunableGraphBase> {
-  const { source, converted } = await readSource(spec, modelJsonPath);
+  const graph = await readGraphModel(modelJsonPath);
+  // Converting first: a graph the converter cannot take fails as a GraphConversionError, which
+  // graph-base.ts answers by running it on tfjs.
+  const converted = tfjsGraphToOnnx(graph.nodes, graph.weights, { ...graphSpecConversion(spec), label: modelJsonPath });
+  const source = graphSource(spec, modelJsonPath, graph);
   const session = await openGraphSession(spec, converted, modelJsonPath, options.threads);
   return new FineTunableGraphBase(source, session, undefined, options);
 }
@@ -139,7 +143,7 @@ export async function loadFineTunedGraphBase(
   if (fineTuned.format !== GRAPH_WEIGHTS_FORMAT) {
     throw new WeightsError(`fine-tuned ${spec.id} weights are stored as '${fineTuned.format}'; this version reads '${GRAPH_WEIGHTS_FORMAT}'`, options.label);
   }
-  const { source } = await readSource(spec, modelJsonPath);
+  const source = graphSource(spec, modelJsonPath, await readGraphModel(modelJsonPath));
   if (source.originalHash !== fineTuned.originalWeightsHash) {
     throw new WeightsError(
       `was fine-tuned from ${spec.id} weights with sha256 ${fineTuned.originalWeightsHash.slice(0, 12)}…, but ${modelJsonPath} and its shards now hash to ${source.originalHash.slice(0, 12)}…; it stores only the tuned blocks, so it needs the original package version`,

@@ -38,16 +38,24 @@ export interface GraphModelAsOnnx {
   weightsHash: string;
 }
 
-/**
- * Reads a tfjs graph model (model.json and the shards beside it) and converts the part that
- * computes `options.outputNode` to ONNX. Needs no tfjs backend.
- */
-export async function convertGraphModelFile(modelJsonPath: string, options: Omit<GraphToOnnxOptions, 'label'>): Promise<GraphModelAsOnnx> {
+/** A tfjs graph model as read, before any conversion. */
+export type GraphModelRead = Omit<GraphModelAsOnnx, 'converted'>;
+
+/** Reads a tfjs graph model (model.json and the shards beside it): its nodes and decoded weights. */
+export async function readGraphModel(modelJsonPath: string): Promise<GraphModelRead> {
   const { json, jsonBytes, shards } = await readGraphModelFiles(modelJsonPath);
   const weights = decodeGraphWeights(shards.specs as GraphWeightSpec[], shards.data, modelJsonPath);
   const nodes = json.modelTopology.node as unknown as TfjsGraphNode[];
-  const converted = tfjsGraphToOnnx(nodes, weights, { ...options, label: modelJsonPath });
-  return { converted, nodes, weights, files: [modelJsonPath, ...shards.files], weightsHash: sha256Buffers([jsonBytes, ...shards.buffers]) };
+  return { nodes, weights, files: [modelJsonPath, ...shards.files], weightsHash: sha256Buffers([jsonBytes, ...shards.buffers]) };
+}
+
+/**
+ * Reads a tfjs graph model and converts the part that computes `options.outputNode` to ONNX.
+ * Needs no tfjs backend.
+ */
+export async function convertGraphModelFile(modelJsonPath: string, options: Omit<GraphToOnnxOptions, 'label'>): Promise<GraphModelAsOnnx> {
+  const graph = await readGraphModel(modelJsonPath);
+  return { ...graph, converted: tfjsGraphToOnnx(graph.nodes, graph.weights, { ...options, label: modelJsonPath }) };
 }
 
 export class OnnxGraphBase extends GraphSpecBase {
