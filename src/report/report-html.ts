@@ -197,7 +197,7 @@ function trainingSection({ run, plots, level, prefix }: RunContext): string {
   const text = [
     `${h.length} epochs run${t.stoppedEarly ? ` before early stopping (patience ${String(t.patience ?? '?')}) ended training at epoch ${last.epoch}` : ''}.`,
     best >= 1 ? `The model keeps the weights of epoch ${best}, the lowest validation loss (dashed red line).` : 'No epoch improved on the starting validation loss; the starting weights were kept.',
-    start !== null ? `Fine-tuning of the whole model began at epoch ${start} (solid grey line).` : 'No fine-tuning phase ran.',
+    start !== null ? `Fine-tuning of base and head${typeof t.fineTuneBlocks === 'number' ? ` (the base's last ${t.fineTuneBlocks} blocks)` : ''} began at epoch ${start} (solid grey line).` : 'No fine-tuning phase ran.',
   ].join(' ');
   const numbers = table(
     ['epoch', 'phase', 'loss', 'accuracy', 'val loss', 'val accuracy', 'seconds'],
