@@ -10,8 +10,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMPETITOR_IDS, loadCompetitors } from '../src/bases/competitors.js';
-import { tfjsRuntimeInfo } from '../src/bases/tfjs-backend.js';
+import { COMPETITOR_IDS, loadCompetitors } from '../src/competitors/index.js';
+import { tfjsRuntimeInfo } from '../src/runtime/tfjs/backend.js';
 import { scanDataset } from '../src/data/dataset.js';
 import { makeSplit, splitPart, STUDY_SPLIT_SIZES } from '../src/data/split.js';
 import { bootstrapCI } from '../src/evaluate/bootstrap.js';

@@ -10,8 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { createCustomCnn } from '../src/bases/custom-cnn.js';
-import { initTfjs, tfjsRuntimeInfo } from '../src/bases/tfjs-backend.js';
+import { createCustomCnn } from '../src/zoo/custom-cnn/network.js';
+import { initTfjs, tfjsRuntimeInfo } from '../src/runtime/tfjs/backend.js';
 
 const { values } = parseArgs({
   options: {

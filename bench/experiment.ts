@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadBase } from '../src/bases/registry.js';
+import { loadBase } from '../src/zoo/index.js';
 import { augmentImage, STUDY_AUGMENTATION } from '../src/data/augment.js';
 import { imageBatches } from '../src/data/batches.js';
 import { scanDataset } from '../src/data/dataset.js';

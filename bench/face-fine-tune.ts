@@ -13,9 +13,9 @@
  * is the fine-tuning's.
  */
 import { parseArgs } from 'node:util';
-import { loadBase } from '../src/bases/registry.js';
-import { isFineTunable } from '../src/bases/fine-tunable-base.js';
-import { tfjsRuntimeInfo, initTfjs } from '../src/bases/tfjs-backend.js';
+import { loadBase } from '../src/zoo/index.js';
+import { isFineTunable } from '../src/bases/fine-tunable.js';
+import { tfjsRuntimeInfo, initTfjs } from '../src/runtime/tfjs/backend.js';
 import { readSplit } from '../src/data/split-file.js';
 import type { Split } from '../src/data/split.js';
 import { trainModel, type TrainedModel } from '../src/train/train-model.js';

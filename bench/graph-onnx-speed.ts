@@ -12,12 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Base } from '../src/bases/base.js';
-import { CENTERNET_SPEC } from '../src/bases/centernet-base.js';
-import { FACERES_SPECS } from '../src/bases/faceres-base.js';
-import { MOBILEFACE_SPEC } from '../src/bases/mobileface-base.js';
-import { loadGraphBase } from '../src/bases/graph-base.js';
-import { initTfjs, tfjsRuntimeInfo } from '../src/bases/tfjs-backend.js';
-import type { GraphBaseSpec } from '../src/bases/tfjs-graph-base.js';
+import { CENTERNET_SPEC } from '../src/zoo/centernet.js';
+import { FACERES_SPECS } from '../src/zoo/faceres.js';
+import { MOBILEFACE_SPEC } from '../src/zoo/mobileface.js';
+import { loadGraphBase } from '../src/bases/load-graph-base.js';
+import { initTfjs, tfjsRuntimeInfo } from '../src/runtime/tfjs/backend.js';
+import type { GraphBaseSpec } from '../src/bases/spec.js';
 import { decodeImage } from '../src/data/decode.js';
 import type { ImageBatch } from '../src/data/image.js';
 

@@ -7,7 +7,7 @@
  *   npm run bench:head-input -- --split runs/split.json [--bases generic,face] [--seeds 1,2,3,4,5] [--views 2] [--cache-dir .facegender-cache]
  */
 import { parseArgs } from 'node:util';
-import { loadBase } from '../src/bases/registry.js';
+import { loadBase } from '../src/zoo/index.js';
 import { readSplit } from '../src/data/split-file.js';
 import { binaryMetrics } from '../src/evaluate/metrics.js';
 import { DEFAULT_CACHE_DIR, extractFeatures } from '../src/features/extract-features.js';

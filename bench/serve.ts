@@ -15,13 +15,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { tfjsRuntimeInfo } from '../src/bases/tfjs-backend.js';
+import { tfjsRuntimeInfo } from '../src/runtime/tfjs/backend.js';
 import { scanDataset } from '../src/data/dataset.js';
 import { makeSplit } from '../src/data/split.js';
-import { loadClassifier } from '../src/evaluate/classifier.js';
-import { createPhotoClassifier } from '../src/evaluate/classify-photo.js';
-import { runExperiment } from '../src/evaluate/experiment.js';
-import { modelInfo } from '../src/evaluate/model-info.js';
+import { loadClassifier } from '../src/predict/classifier.js';
+import { createPhotoClassifier } from '../src/predict/classify-photo.js';
+import { runExperiment } from '../src/experiments/experiment.js';
+import { modelInfo } from '../src/predict/model-info.js';
 import { buildServer } from '../src/serve/server.js';
 
 const CELEBA = path.resolve(fileURLToPath(new URL('../../shared/datasets/celeba-10k', import.meta.url)));

@@ -14,8 +14,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initTfjs, tfjsRuntimeInfo } from '../src/bases/tfjs-backend.js';
-import { loadVgg16Base, type Vgg16Variant } from '../src/bases/vgg16-base.js';
+import { initTfjs, tfjsRuntimeInfo } from '../src/runtime/tfjs/backend.js';
+import { loadVgg16Base, type Vgg16Variant } from '../src/zoo/vgg16/base.js';
 import { listImageInputs } from '../src/data/list-images.js';
 import { assembleFineTuneModel, estimateFineTune, fineTuneMicroBatch } from '../src/train/fine-tune-base.js';
 

@@ -1,3 +1,4 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
 import type { CropBox, ImageBatch, ImageSize } from '../data/image.js';
 
 export type { CropBox };
@@ -31,4 +32,12 @@ export interface Base {
   /** Takes [N, H, W, 3] RGB 0..255 at `inputSize`; returns N * dim floats. */
   embed(batch: ImageBatch): Promise<Float32Array>;
   dispose(): Promise<void>;
+}
+
+/** A trainable base: its tfjs model is exposed for end-to-end training and fine-tuning. */
+export interface TrainableBase extends Base {
+  readonly trainable: true;
+  readonly model: tfl.LayersModel;
+  /** Options that rebuild the same architecture (saved in bundles). */
+  readonly options: Record<string, unknown>;
 }

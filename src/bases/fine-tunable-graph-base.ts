@@ -1,14 +1,16 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { UsageError, WeightsError } from '../errors.js';
-import type { FineTunableBase, FineTunedBase, FineTunedInfo } from './fine-tunable-base.js';
-import { buildGraphBaseModel, firstTrainableBlock, readGraphBaseWeights } from './graph-base-layer.js';
-import { decodeGraphWeightBytes, encodeGraphWeightBytes, GRAPH_WEIGHTS_FORMAT } from './graph-weights-bytes.js';
-import { graphSpecConversion, OnnxGraphBase, openGraphSession, readGraphModel, type GraphModelRead, type OnnxGraphBaseOptions } from './onnx-graph-base.js';
-import type { OnnxSession } from './onnx-session.js';
-import { initTfjs } from './tfjs-backend.js';
-import type { GraphBaseSpec, GraphFineTuneSpec } from './tfjs-graph-base.js';
-import { GraphProgram } from './tfjs-graph-program.js';
-import { tfjsGraphToOnnx, type GraphWeight, type TfjsGraphNode } from './tfjs-graph-to-onnx.js';
+import type { FineTunableBase, FineTunedBase, FineTunedInfo } from './fine-tunable.js';
+import { buildGraphBaseModel, firstTrainableBlock, readGraphBaseWeights } from '../graph/program-layer.js';
+import { decodeGraphWeightBytes, encodeGraphWeightBytes, GRAPH_WEIGHTS_FORMAT } from '../graph/weight-bytes.js';
+import { graphSpecConversion, OnnxGraphBase, openGraphSession, type OnnxGraphBaseOptions } from './graph-base.js';
+import { readGraphModel, type GraphModelRead } from '../graph/read-graph.js';
+import type { OnnxSession } from '../runtime/onnx/session.js';
+import { initTfjs } from '../runtime/tfjs/backend.js';
+import type { GraphBaseSpec, GraphFineTuneSpec } from './spec.js';
+import { GraphProgram } from '../graph/to-program.js';
+import { tfjsGraphToOnnx } from '../graph/to-onnx.js';
+import { type GraphWeight, type TfjsGraphNode } from '../graph/nodes.js';
 import { sha256Bytes } from '../util/file-hash.js';
 
 /**

@@ -1,44 +1,161 @@
-import { UsageError } from '../errors.js';
-import type { Base } from './base.js';
-import { loadFineTunableGraphBase } from './fine-tunable-graph-base.js';
-import { loadOnnxGraphBase, type OnnxGraphBase } from './onnx-graph-base.js';
-import { loadTfjsGraphBase, resolveGraphSpec, type GraphBaseOverrides, type GraphBaseSpec, type TfjsGraphBase } from './tfjs-graph-base.js';
-import { resolvePackageFile } from './tfjs-graph-loader.js';
-import { GraphConversionError } from './tfjs-graph-to-onnx.js';
+import * as tf from '@tensorflow/tfjs-core';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { ImageBatch, ImageSize } from '../data/image.js';
+import { WeightsError } from '../errors.js';
+import { convertGraphModelFile } from '../graph/read-graph.js';
+import type { ConvertedGraph, GraphToOnnxOptions } from '../graph/to-onnx.js';
+import { OnnxSession } from '../runtime/onnx/session.js';
+import { initTfjs } from '../runtime/tfjs/backend.js';
+import { loadGraphModelFile, resolvePackageFile } from '../runtime/tfjs/graph-loader.js';
+import type { Base, CropBox } from './base.js';
+import { DEFAULT_MAX_BATCH, embedInSlices, tfjsSliceRunner, type SliceRunner } from './embed-loop.js';
+import { getPreprocessing, type Preprocessing } from './preprocess.js';
+import { resolveGraphSpec, type GraphBaseOverrides, type GraphBaseSpec, type TfjsBaseOptions } from './spec.js';
 
 /**
- * Chooses the engine for a frozen tfjs graph base. ONNX Runtime runs the graph converted to ONNX
- * several times faster than single-threaded tfjs-wasm, with the same weight files (so the same
- * weightsHash) and the same features within float rounding (test/tfjs-graph-to-onnx.test.ts),
- * so it is the default wherever the converter supports the graph up to the feature node.
+ * A frozen tfjs graph model (a GraphBaseSpec) as a base, on either engine. ONNX Runtime runs the
+ * graph converted to ONNX (graph/to-onnx.ts) several times faster than single-threaded
+ * tfjs-wasm, with the same weight files (so the same weightsHash) and the same features within
+ * float rounding (test/graph/to-onnx.test.ts), so it is the default wherever the converter
+ * supports the graph up to the feature node. The weights are constants in the graph, so only a
+ * head on top trains (fine-tunable-graph-base.ts adds fine-tuning).
  */
+export abstract class GraphSpecBase implements Base {
+  abstract readonly engine: Base['engine'];
+  readonly trainable = false;
+  readonly id: string;
+  readonly architecture: string;
+  readonly trainedOn: string;
+  readonly inputSize: ImageSize;
+  readonly crop?: CropBox;
+  readonly preprocess: string;
+  readonly dim: number;
+  protected readonly preprocessing: Preprocessing;
+  protected readonly maxBatch: number;
 
-export type GraphBase = TfjsGraphBase | OnnxGraphBase;
+  constructor(
+    spec: GraphBaseSpec,
+    readonly weightsHash: string,
+    /** model.json then its shards, resolved. */
+    readonly weightsFiles: readonly string[],
+    maxBatch: number | undefined,
+  ) {
+    this.id = spec.id;
+    this.architecture = spec.architecture;
+    this.trainedOn = spec.trainedOn;
+    this.inputSize = spec.inputSize;
+    if (spec.crop) this.crop = spec.crop;
+    this.preprocess = spec.preprocess;
+    this.dim = spec.dim;
+    this.preprocessing = getPreprocessing(spec.preprocess);
+    this.maxBatch = maxBatch ?? DEFAULT_MAX_BATCH;
+  }
 
-const ENGINES: ReadonlyArray<Base['engine']> = ['onnxruntime', 'tfjs'];
+  protected abstract runSlice: SliceRunner;
+
+  embed(batch: ImageBatch): Promise<Float32Array> {
+    return embedInSlices({ id: this.id, inputSize: this.inputSize, dim: this.dim, maxBatch: this.maxBatch, preprocess: (p) => this.preprocessing.apply(p), run: this.runSlice }, batch);
+  }
+
+  abstract dispose(): Promise<void>;
+}
+
+export class TfjsGraphBase extends GraphSpecBase {
+  readonly engine = 'tfjs' as const;
+  protected readonly runSlice: SliceRunner;
+
+  constructor(
+    spec: GraphBaseSpec,
+    weightsHash: string,
+    weightsFiles: readonly string[],
+    private readonly model: GraphModel,
+    featureNode: string,
+    pooling: GraphBaseSpec['pooling'],
+    options: TfjsBaseOptions,
+  ) {
+    super(spec, weightsHash, weightsFiles, options.maxBatch);
+    this.runSlice = tfjsSliceRunner(spec.inputSize, (x) => {
+      const y = this.model.execute(x, featureNode) as tf.Tensor;
+      return pooling === 'global-average' ? tf.mean(y, [1, 2]) : y;
+    });
+  }
+
+  async dispose(): Promise<void> {
+    this.model.dispose();
+  }
+}
+
+export interface OnnxGraphBaseOptions {
+  /** Images per forward pass; bounds memory on large batches. Default 32. */
+  maxBatch?: number;
+  /** ONNX Runtime intra-op threads; default 2. */
+  threads?: number;
+}
+
+export class OnnxGraphBase extends GraphSpecBase {
+  readonly engine = 'onnxruntime' as const;
+  protected readonly runSlice: SliceRunner;
+
+  constructor(
+    spec: GraphBaseSpec,
+    weightsHash: string,
+    weightsFiles: readonly string[],
+    private readonly session: OnnxSession,
+    options: OnnxGraphBaseOptions = {},
+  ) {
+    super(spec, weightsHash, weightsFiles, options.maxBatch);
+    const { height, width } = spec.inputSize;
+    this.runSlice = async (pixels, count) => (await this.session.run(pixels, [count, height, width, 3])).data;
+  }
+
+  get threads(): number {
+    return this.session.threads;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.dispose();
+  }
+}
 
 /**
- * Loads a graph base on `overrides.engine`; without one, on ONNX Runtime, or on tfjs when the
- * graph uses an op the converter lacks. An explicit `onnxruntime` fails on such a graph instead.
+ * Loads a graph-model base on tfjs from its package, applying any overrides to the spec.
+ * loadGraphBase chooses between this and ONNX Runtime.
  */
-export async function loadGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOverrides = {}): Promise<GraphBase> {
-  const { engine } = overrides;
-  if (engine !== undefined && !ENGINES.includes(engine)) {
-    throw new UsageError(`${spec.id}: unknown engine '${String(engine)}' (use ${ENGINES.join(' or ')})`);
+export async function loadTfjsGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOverrides = {}): Promise<TfjsGraphBase> {
+  const effective = resolveGraphSpec(spec, overrides);
+  const file = resolvePackageFile(spec.model);
+  await initTfjs({ backend: overrides.backend });
+  const loaded = await loadGraphModelFile(file, { freeSpatial: spec.anyInputSize ?? false });
+  if (!loaded.nodeNames.has(spec.featureNode)) {
+    loaded.model.dispose();
+    throw new WeightsError(`has no node '${spec.featureNode}' to read ${spec.id} features from`, file);
   }
-  if (engine !== 'tfjs') {
-    const effective = resolveGraphSpec(spec, overrides);
-    const options = {
-      ...(overrides.maxBatch !== undefined ? { maxBatch: overrides.maxBatch } : {}),
-      ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
-    };
-    try {
-      // A spec with fine-tuning blocks gives a base that can also train them (fine-tunable-graph-base.ts).
-      const load = effective.fineTune ? loadFineTunableGraphBase : loadOnnxGraphBase;
-      return await load(effective, resolvePackageFile(spec.model), options);
-    } catch (err) {
-      if (engine === 'onnxruntime' || !(err instanceof GraphConversionError)) throw err;
-    }
+  return new TfjsGraphBase(effective, loaded.weightsHash, loaded.files, loaded.model, spec.featureNode, spec.pooling, overrides);
+}
+
+/** Checks a converted graph gives `spec.dim` features and opens it in ONNX Runtime; `label` names it in errors. */
+export async function openGraphSession(spec: GraphBaseSpec, converted: ConvertedGraph, label: string, threads?: number): Promise<OnnxSession> {
+  const perImage = converted.outputShape.slice(1).reduce((a, b) => a * b, 1);
+  if (perImage > 0 && perImage !== spec.dim) {
+    throw new WeightsError(`node '${spec.featureNode}' gives ${perImage} features per image, but ${spec.id} expects ${spec.dim}`, label);
   }
-  return loadTfjsGraphBase(spec, overrides);
+  return OnnxSession.create(converted.model, {
+    label: `${label} (converted to ONNX up to ${spec.featureNode})`,
+    ...(threads !== undefined ? { threads } : {}),
+  });
+}
+
+/** The conversion options for a spec (already carrying any overrides). */
+export function graphSpecConversion(spec: GraphBaseSpec): Omit<GraphToOnnxOptions, 'label'> {
+  return { outputNode: spec.featureNode, pooling: spec.pooling, inputSize: spec.inputSize };
+}
+
+/**
+ * Converts the spec's graph (the spec already carrying any overrides) and opens it in ONNX
+ * Runtime. Throws a GraphConversionError naming the node when the graph uses an op the converter lacks.
+ */
+export async function loadOnnxGraphBase(spec: GraphBaseSpec, modelJsonPath: string, options: OnnxGraphBaseOptions = {}): Promise<OnnxGraphBase> {
+  const { converted, files, weightsHash } = await convertGraphModelFile(modelJsonPath, graphSpecConversion(spec));
+  const session = await openGraphSession(spec, converted, modelJsonPath, options.threads);
+  return new OnnxGraphBase(spec, weightsHash, files, session, options);
 }

@@ -4,7 +4,8 @@ import type { ImageBatch, ImageSize } from '../data/image.js';
 import { UsageError, WeightsError } from '../errors.js';
 import type { Base } from './base.js';
 import { sha256File } from '../util/file-hash.js';
-import { OnnxSession, type OutputTensor, type PixelLayout, type TensorInfo } from './onnx-session.js';
+import { OnnxSession, type OutputTensor, type PixelLayout, type TensorInfo } from '../runtime/onnx/session.js';
+import { embedInSlices } from './embed-loop.js';
 import { getPreprocessing } from './preprocess.js';
 
 export interface OnnxFileBaseOptions {
@@ -98,30 +99,26 @@ class OnnxFileBase implements Base {
     private readonly singleImage: boolean,
   ) {}
 
-  async embed(batch: ImageBatch): Promise<Float32Array> {
-    const { height, width } = this.inputSize;
-    if (batch.height !== height || batch.width !== width) {
-      throw new UsageError(`${this.id} takes ${width}x${height} images, got ${batch.width}x${batch.height}`);
-    }
-    const pixels = getPreprocessing(this.preprocess).apply(batch.data);
-    const out = new Float32Array(batch.n * this.dim);
-    const step = this.singleImage ? 1 : Math.max(batch.n, 1);
-    const imageLen = height * width * 3;
-    for (let start = 0; start < batch.n; start += step) {
-      const n = Math.min(step, batch.n - start);
-      const raw = await this.session.runImages(pixels.subarray(start * imageLen, (start + n) * imageLen), n, this.inputSize, this.layout, {
-        outputName: this.outputName,
-      });
-      if (raw.dims[0] !== n) {
-        throw new WeightsError(`output '${this.outputName}' has shape [${raw.dims.join(', ')}] for a batch of ${n}`, this.session.source);
-      }
-      const { data, dim } = reduceOutput(raw, n, this.layout, this.reduce);
-      if (dim !== this.dim) {
-        throw new WeightsError(`output '${this.outputName}' gave ${dim} values per image, expected ${this.dim}`, this.session.source);
-      }
-      out.set(data, start * this.dim);
-    }
-    return out;
+  embed(batch: ImageBatch): Promise<Float32Array> {
+    const { session, layout, outputName, reduce } = this;
+    return embedInSlices(
+      {
+        id: this.id,
+        inputSize: this.inputSize,
+        dim: this.dim,
+        maxBatch: this.singleImage ? 1 : Number.POSITIVE_INFINITY,
+        preprocess: (p) => getPreprocessing(this.preprocess).apply(p),
+        source: session.source,
+        run: async (pixels, n) => {
+          const raw = await session.runImages(pixels, n, this.inputSize, layout, { outputName });
+          if (raw.dims[0] !== n) throw new WeightsError(`output '${outputName}' has shape [${raw.dims.join(', ')}] for a batch of ${n}`, session.source);
+          const { data, dim } = reduceOutput(raw, n, layout, reduce);
+          if (dim !== this.dim) throw new WeightsError(`output '${outputName}' gave ${dim} values per image, expected ${this.dim}`, session.source);
+          return data;
+        },
+      },
+      batch,
+    );
   }
 
   async dispose(): Promise<void> {

@@ -1,4 +1,3 @@
-import type { ImageBatch } from '../data/image.js';
 import { UsageError } from '../errors.js';
 
 /**
@@ -56,6 +55,3 @@ export function getPreprocessing(name: string): Preprocessing {
   return found;
 }
 
-export function preprocessBatch(batch: ImageBatch, name: string): Float32Array {
-  return getPreprocessing(name).apply(batch.data);
-}

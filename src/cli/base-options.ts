@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { LoadBaseOptions } from '../bases/registry.js';
+import type { LoadBaseOptions } from '../zoo/index.js';
 import { parseInteger } from './options.js';
 
 /** The options every command that loads a base shares. */

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { describeBases, DEFAULT_BASE } from '../bases/registry.js';
+import { describeBases, DEFAULT_BASE } from '../zoo/index.js';
 
 export function basesCommand(): Command {
   return new Command('bases')

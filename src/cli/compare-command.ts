@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { readSplit } from '../data/split-file.js';
-import { COMPETITOR_IDS, loadCompetitors } from '../bases/competitors.js';
-import { compareBases, comparisonMarkdown } from '../evaluate/compare.js';
+import { COMPETITOR_IDS, loadCompetitors } from '../competitors/index.js';
+import { compareBases, comparisonMarkdown } from '../experiments/compare.js';
 import { addBaseOptions, baseOptionsFrom } from './base-options.js';
 import { terminalProgress } from './progress-bar.js';
 import { addTrainingOptions, trainOptionsFrom } from './train-command.js';

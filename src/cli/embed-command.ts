@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { loadBase } from '../bases/registry.js';
+import { loadBase } from '../zoo/index.js';
 import { listImageInputs } from '../data/list-images.js';
 import { extractFeatures, DEFAULT_CACHE_DIR } from '../features/extract-features.js';
 import { writeFeatures } from '../features/feature-export.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { evaluateBundle } from '../evaluate/evaluate-bundle.js';
+import { evaluateBundle } from '../experiments/evaluate-bundle.js';
 import { evaluationMarkdown } from '../evaluate/evaluation-markdown.js';
 import { DEFAULT_CACHE_DIR } from '../features/extract-features.js';
 import { parseInteger } from './options.js';

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { listImageInputs } from '../data/list-images.js';
-import { loadClassifier } from '../evaluate/classifier.js';
-import { classifyPhotoFiles, createPhotoClassifier, type FileOutcome } from '../evaluate/classify-photo.js';
-import { modelInfo } from '../evaluate/model-info.js';
+import { loadClassifier } from '../predict/classifier.js';
+import { classifyPhotoFiles, createPhotoClassifier, type FileOutcome } from '../predict/classify-photo.js';
+import { modelInfo } from '../predict/model-info.js';
 import { FacegenderError } from '../errors.js';
 import { parseInteger } from './options.js';
 import { terminalProgress } from './progress-bar.js';

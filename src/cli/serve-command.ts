@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { loadClassifier } from '../evaluate/classifier.js';
-import { createPhotoClassifier } from '../evaluate/classify-photo.js';
-import { modelInfo } from '../evaluate/model-info.js';
+import { loadClassifier } from '../predict/classifier.js';
+import { createPhotoClassifier } from '../predict/classify-photo.js';
+import { modelInfo } from '../predict/model-info.js';
 import { buildServer, DEFAULT_BODY_LIMIT, DEFAULT_INFERENCE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SERVER_MAX_PIXELS } from '../serve/server.js';
 import { parseInteger } from './options.js';
 

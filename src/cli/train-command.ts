@@ -1,9 +1,7 @@
 import { Command } from 'commander';
 import { readSplit } from '../data/split-file.js';
-import { CENTERNET_FINE_TUNE } from '../bases/centernet-base.js';
-import { FACERES_FINE_TUNE } from '../bases/faceres-base.js';
-import { DEFAULT_BASE, fineTunableBasesText } from '../bases/registry.js';
-import { runExperiment } from '../evaluate/experiment.js';
+import { DEFAULT_BASE, fineTunableBasesText, fineTuneBlocksText } from '../zoo/index.js';
+import { runExperiment } from '../experiments/experiment.js';
 import { evaluationMarkdown } from '../evaluate/evaluation-markdown.js';
 import { DEFAULT_CACHE_DIR } from '../features/extract-features.js';
 import { STUDY_TRAINING } from '../train/fit-head.js';
@@ -27,8 +25,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--fine-tune-lr <rate>', 'learning rate of the fine-tune phase', parseNumber, 1e-4)
     .option(
       '--fine-tune-blocks <n>',
-      'fine-tune only the last N blocks of the base (default all). A block is, for vgg16-imagenet and vggface: one of the 5 conv blocks (1 = block 5, about 3x faster than all); ' +
-        `for face and faceres: ${FACERES_FINE_TUNE.blockUnit}; for generic: ${CENTERNET_FINE_TUNE.blockUnit}`,
+      `fine-tune only the last N blocks of the base (default all). A block is, ${fineTuneBlocksText()}`,
       parseInteger(1),
     )
     .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy), max-f1, youden, fixed:X', 'study')

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Interval } from '../evaluate/bootstrap.js';
-import type { Comparison, CompareRow } from '../evaluate/compare.js';
+import type { Comparison } from '../experiments/compare.js';
+import type { CompareRow } from '../experiments/compare-row.js';
 import { certainty as certaintyOf, predictedLabel } from '../evaluate/certainty.js';
 import type { Evaluation, Prediction } from '../evaluate/evaluate-predictions.js';
 import type { BundleManifest } from '../train/bundle.js';

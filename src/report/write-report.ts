@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readSplit } from '../data/split-file.js';
 import type { Split } from '../data/split.js';
 import { BundleError, FacegenderError, UsageError } from '../errors.js';
-import type { Comparison } from '../evaluate/compare.js';
+import type { Comparison } from '../experiments/compare.js';
 import { readBundleManifest } from '../train/bundle.js';
 import type { EpochRecord } from '../train/fit.js';
 import { writeFileAtomically } from '../util/atomic-write.js';

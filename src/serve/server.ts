@@ -3,8 +3,8 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { ImageTooLargeError, NotAnImageError } from '../data/read-photo.js';
 import { sniffImageFormat } from '../data/sniff.js';
 import { ImageDecodeError, UsageError } from '../errors.js';
-import type { PhotoClassifier, PhotoResult } from '../evaluate/classify-photo.js';
-import type { ModelInfo } from '../evaluate/model-info.js';
+import type { PhotoClassifier, PhotoResult } from '../predict/classify-photo.js';
+import type { ModelInfo } from '../predict/model-info.js';
 import { PAGE_CSP, renderPage } from './page.js';
 
 /**

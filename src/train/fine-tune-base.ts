@@ -1,9 +1,9 @@
 import * as tfc from '@tensorflow/tfjs-core';
 import * as layers from '@tensorflow/tfjs-layers';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { FineTunableBase, FineTunedBase } from '../bases/fine-tunable-base.js';
+import type { FineTunableBase, FineTunedBase } from '../bases/fine-tunable.js';
 import { getPreprocessing } from '../bases/preprocess.js';
-import { initTfjs } from '../bases/tfjs-backend.js';
+import { initTfjs } from '../runtime/tfjs/backend.js';
 import type { AugmentParams } from '../data/augment.js';
 import { imageBatches } from '../data/batches.js';
 import type { ImageSize } from '../data/image.js';

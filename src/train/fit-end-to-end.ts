@@ -1,8 +1,8 @@
 import * as tfc from '@tensorflow/tfjs-core';
 import * as layers from '@tensorflow/tfjs-layers';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { TrainableBase } from '../bases/custom-base.js';
-import { initTfjs } from '../bases/tfjs-backend.js';
+import type { TrainableBase } from '../bases/base.js';
+import { initTfjs } from '../runtime/tfjs/backend.js';
 import { augmentImage, STUDY_AUGMENTATION, type AugmentParams } from '../data/augment.js';
 import { imageBatches } from '../data/batches.js';
 import type { Interpolation } from '../data/decode.js';

@@ -1,6 +1,6 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-core';
-import { initTfjs } from '../bases/tfjs-backend.js';
+import { initTfjs } from '../runtime/tfjs/backend.js';
 import { UsageError } from '../errors.js';
 import { SeededRandom } from '../util/random.js';
 import type { ProgressFn } from '../util/progress.js';

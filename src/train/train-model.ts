@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Base } from '../bases/base.js';
-import type { TrainableBase } from '../bases/custom-base.js';
-import { isFineTunable, type FineTunedBase } from '../bases/fine-tunable-base.js';
-import { fineTunableBasesText } from '../bases/registry.js';
+import type { TrainableBase } from '../bases/base.js';
+import { isFineTunable, type FineTunedBase } from '../bases/fine-tunable.js';
+import { fineTunableBasesText } from '../zoo/index.js';
 import type { AugmentParams } from '../data/augment.js';
 import { splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
 import { extractFeatures } from '../features/extract-features.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { scanDataset } from '../../src/data/dataset.js';
 import { makeSplit, type Split } from '../../src/data/split.js';
 import { writeSplit } from '../../src/data/split-file.js';
-import { runExperiment, type ExperimentResult } from '../../src/evaluate/experiment.js';
+import { runExperiment, type ExperimentResult } from '../../src/experiments/experiment.js';
 import { CELEBA, CELEBA_ATTRIBUTES, CELEBA_IDENTITIES } from './shared.js';
 
 /**

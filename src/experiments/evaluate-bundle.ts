@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readSplit } from '../data/split-file.js';
+import type { Split } from '../data/split.js';
+import { BundleError } from '../errors.js';
+import { extractFeatures, type ExtractOptions } from '../features/extract-features.js';
+import { BUNDLE_MANIFEST } from '../train/bundle.js';
+import { headProbs } from '../train/fit-head.js';
+import { partFiles } from '../train/train-model.js';
+import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
+import type { ProgressFn } from '../util/progress.js';
+import { loadClassifier } from '../predict/classifier.js';
+import { evaluatePredictions, type EvaluateOptions, type Evaluation } from '../evaluate/evaluate-predictions.js';
+import { evaluationMarkdown } from '../evaluate/evaluation-markdown.js';
+
+export interface EvaluateBundleOptions extends EvaluateOptions {
+  /** The split to evaluate on; default the one the model was trained on. */
+  splitFile?: string;
+  dataRoot?: string;
+  cacheDir?: ExtractOptions['cacheDir'];
+  weights?: string;
+  /** Store the chosen threshold in the bundle, so predict and serve use it. */
+  saveThreshold?: boolean;
+  onProgress?: ProgressFn;
+}
+
+/**
+ * Evaluates a saved model folder again on its split (e.g. with another threshold rule), and
+ * writes evaluation.json and evaluation.md beside it.
+ */
+export async function evaluateBundle(dir: string, options: EvaluateBundleOptions = {}): Promise<{ evaluation: Evaluation; split: Split }> {
+  const classifier = await loadClassifier(dir, options.weights ? { weights: options.weights } : {});
+  try {
+    const splitFile = options.splitFile ?? (classifier.manifest.training.splitFile as string | null | undefined);
+    if (!splitFile) throw new BundleError('records no split file; give one with --split', path.join(dir, BUNDLE_MANIFEST));
+    const split = await readSplit(splitFile, options.dataRoot ? { dataRoot: options.dataRoot } : {});
+    const parts = { val: partFiles(split, 'val'), test: partFiles(split, 'test') };
+    const probsOf = async (files: string[]) => {
+      if (classifier.manifest.modelKind !== 'head') return classifier.probabilities(files);
+      // A head's inputs are the base's features, which the cache usually already holds.
+      const feats = await extractFeatures(classifier.base, files, { cacheDir: options.cacheDir, onProgress: options.onProgress });
+      return headProbs(classifier.model, feats.views[0] as Float32Array, feats.dim);
+    };
+    const evaluation = evaluatePredictions(
+      { classNames: split.dataset.classNames, attributeNames: split.dataset.attributeNames, images: split.images },
+      { images: parts.val.images, probs: await probsOf(parts.val.files) },
+      { images: parts.test.images, probs: await probsOf(parts.test.files) },
+      options,
+    );
+    await writeJsonAtomically(path.join(dir, 'evaluation.json'), { ...evaluation, ...(await trainingRunFacts(path.join(dir, 'evaluation.json'))) });
+    await writeFileAtomically(path.join(dir, 'evaluation.md'), evaluationMarkdown(evaluation, `${classifier.manifest.base.id} on ${path.basename(split.dataset.root)}`));
+    if (options.saveThreshold) {
+      await writeJsonAtomically(path.join(dir, BUNDLE_MANIFEST), { ...classifier.manifest, threshold: evaluation.threshold, thresholdRule: evaluation.choice.rule });
+    }
+    return { evaluation, split };
+  } finally {
+    await classifier.dispose();
+  }
+}
+
+/**
+ * The stage times and cache counts the training run recorded in evaluation.json describe how the
+ * model was made, which re-evaluating does not change: they are carried over, not dropped.
+ */
+async function trainingRunFacts(file: string): Promise<{ times?: unknown; features?: unknown }> {
+  let previous: { times?: unknown; features?: unknown };
+  try {
+    previous = JSON.parse(await readFile(file, 'utf8')) as typeof previous;
+  } catch {
+    return {};
+  }
+  return { ...(previous.times !== undefined ? { times: previous.times } : {}), ...(previous.features !== undefined ? { features: previous.features } : {}) };
+}

@@ -1,0 +1,248 @@
+import { readFile } from 'node:fs/promises';
+import { loadFaceDetector, type FaceDetector, type FaceDetectorOptions } from '../detect/face-detector.js';
+import { findFaces, type FoundFace } from '../detect/find-faces.js';
+import { decodeImageBuffer, INTERPOLATIONS, type Interpolation } from '../data/decode.js';
+import type { DecodedImage, ImageSize } from '../data/image.js';
+import { probePhoto, readPhoto, type Photo, type ReadPhotoOptions } from '../data/read-photo.js';
+import { resizeImage } from '../data/resize-image.js';
+import { ImageDecodeError, UsageError } from '../errors.js';
+import type { Classification, Classifier } from './classifier.js';
+import { microBatcher, type MicroBatcher } from './micro-batcher.js';
+import type { ProgressFn } from '../util/progress.js';
+
+/**
+ * Classifies ordinary photos: find each face, cut it out in CelebA's framing, then run the
+ * classifier's usual path (its base's crop and resize) on it. One instance holds the detector
+ * and batches model calls across concurrent photos, so the CLI and the server share it.
+ */
+
+/**
+ * Size the aligned face is cut at: the framing of CelebA's 178x218 aligned images at the 89x109
+ * of the copies this project trains on, so a detected face reaches the base as blurred or sharp
+ * as a training image did.
+ */
+export const DEFAULT_ALIGNED_SIZE: ImageSize = { width: 89, height: 109 };
+
+/**
+ * The SSD gains nothing from larger batches on tfjs' single-threaded wasm backend (measured
+ * 164, 167, 181 and 237 ms per 512 px image at batches of 1, 2, 4 and 8), and while a batch runs
+ * the thread serves no sockets; small batches keep a busy server reading new requests.
+ */
+export const DEFAULT_DETECT_BATCH = 2;
+
+export interface PhotoClassifierOptions extends ReadPhotoOptions {
+  /** Largest batch per classifier call. Default 32. */
+  maxBatch?: number;
+  /** Largest batch per detector call. Default 2 ({@link DEFAULT_DETECT_BATCH}). */
+  detectBatch?: number;
+  /** Default 89x109 ({@link DEFAULT_ALIGNED_SIZE}). */
+  alignedSize?: ImageSize;
+  /** Detector options (backend, minConfidence, maxFaces). */
+  detector?: FaceDetectorOptions;
+  /** An already loaded detector to share; it is then not disposed with this classifier. */
+  faceDetector?: FaceDetector;
+}
+
+export interface FaceBoxPixels {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface PhotoFace {
+  /** In pixels of the photo as displayed (after EXIF orientation). */
+  box: FaceBoxPixels;
+  /** The detector's confidence; null when the image was classified whole (`detect: false`). */
+  detectionScore: number | null;
+  /** Capitalised class name, e.g. `Male`. */
+  label: string;
+  /** The probability of the predicted class, 0..1. */
+  certainty: number;
+  /** P(class 1), e.g. P(Male). */
+  probability: number;
+  /** As the study prints it: "Prediction: Male, Certainty: 96.04%". */
+  text: string;
+  /** Degrees the face was turned to level the eyes (0 without detection). */
+  rotation: number;
+}
+
+export interface PhotoResult {
+  name: string;
+  width: number;
+  height: number;
+  detect: boolean;
+  faces: PhotoFace[];
+}
+
+export interface ClassifyPhotoOptions {
+  /** Default true. False: the image is already a CelebA-style crop and is classified whole. */
+  detect?: boolean;
+  /** Overrides the classifier's pixel limit for this photo. */
+  maxPixels?: number;
+}
+
+export interface PhotoClassifier {
+  readonly classifier: Classifier;
+  readonly threshold: number;
+  readonly detectorDescription: string;
+  classify(bytes: Uint8Array, name: string, options?: ClassifyPhotoOptions): Promise<PhotoResult>;
+  classifyFile(file: string, options?: ClassifyPhotoOptions): Promise<PhotoResult>;
+  /** The aligned crops `classify` would use, in CelebA's framing (for inspection and tests). */
+  alignedFaces(bytes: Uint8Array, name: string, maxPixels?: number): Promise<{ photo: Photo; faces: FoundFace[] }>;
+  /** Model-call statistics: the largest batch each stage has run. */
+  stats(): { detectBatch: number; classifyBatch: number };
+  /** Disposes the detector it loaded (not the classifier). */
+  dispose(): Promise<void>;
+}
+
+export function capitalise(name: string): string {
+  return name.length === 0 ? name : name[0]?.toUpperCase() + name.slice(1);
+}
+
+/** The study's text for a prediction, with the bundle's class name. */
+export function predictionText(label: string, certainty: number): string {
+  return `Prediction: ${label}, Certainty: ${(certainty * 100).toFixed(2)}%`;
+}
+
+function packBatch(images: DecodedImage[], size: ImageSize) {
+  const per = size.width * size.height * 3;
+  const data = new Float32Array(images.length * per);
+  images.forEach((im, i) => {
+    if (im.width !== size.width || im.height !== size.height) throw new UsageError(`image ${i} is ${im.width}x${im.height}, expected ${size.width}x${size.height}`);
+    data.set(im.data, i * per);
+  });
+  return { n: images.length, height: size.height, width: size.width, data };
+}
+
+export async function createPhotoClassifier(classifier: Classifier, options: PhotoClassifierOptions = {}): Promise<PhotoClassifier> {
+  const maxBatch = options.maxBatch ?? 32;
+  const detectBatch = options.detectBatch ?? DEFAULT_DETECT_BATCH;
+  for (const [name, v] of Object.entries({ maxBatch, detectBatch })) {
+    if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`${name} must be a whole number ≥ 1, got ${v}`);
+  }
+  const alignedSize = options.alignedSize ?? DEFAULT_ALIGNED_SIZE;
+  const readOptions: ReadPhotoOptions = { ...(options.maxPixels ? { maxPixels: options.maxPixels } : {}), ...(options.maxSide ? { maxSide: options.maxSide } : {}) };
+  const ownDetector = !options.faceDetector;
+  const detector = options.faceDetector ?? (await loadFaceDetector(options.detector));
+  const { base } = classifier;
+  const [name0 = 'class 0', name1 = 'class 1'] = classifier.manifest.classNames.map(capitalise);
+  const recorded = classifier.manifest.base.interpolation as Interpolation;
+  const interpolation: Interpolation = INTERPOLATIONS.includes(recorded) ? recorded : 'bilinear';
+
+  // Detection is batched per photo, classification per face.
+  const detectStage: MicroBatcher<DecodedImage, FoundFace[]> = microBatcher((images) => findFaces(detector, images, { frame: alignedSize }), detectBatch);
+  const classifyStage: MicroBatcher<DecodedImage, Classification> = microBatcher((images) => classifier.classifyBatch(packBatch(images, base.inputSize)), maxBatch);
+
+  const toBaseInput = (face: DecodedImage) =>
+    resizeImage(face, { size: base.inputSize, interpolation, ...(base.crop ? { crop: base.crop } : {}) });
+
+  const face = (c: Classification, box: FaceBoxPixels, detectionScore: number | null, rotation: number): PhotoFace => {
+    const label = c.classIndex === 1 ? name1 : name0;
+    return { box, detectionScore, label, certainty: c.certainty, probability: c.probability, text: predictionText(label, c.certainty), rotation };
+  };
+
+  const alignedFaces = async (bytes: Uint8Array, name: string, maxPixels?: number) => {
+    const photo = await readPhoto(bytes, name, { ...readOptions, ...(maxPixels ? { maxPixels } : {}) });
+    return { photo, faces: await detectStage.run(photo.image) };
+  };
+
+  const classify = async (bytes: Uint8Array, name: string, opts: ClassifyPhotoOptions = {}): Promise<PhotoResult> => {
+    const maxPixels = opts.maxPixels ?? options.maxPixels;
+    if (opts.detect === false) {
+      const { size } = await probePhoto(bytes, name, maxPixels);
+      // Exactly the decode a dataset image gets in training and evaluation.
+      const input = await decodeImageBuffer(bytes, name, {
+        size: base.inputSize,
+        interpolation,
+        ...(base.crop ? { crop: base.crop } : {}),
+        ...(maxPixels ? { maxPixels } : {}),
+      });
+      const c = await classifyStage.run(input);
+      return { name, width: size.width, height: size.height, detect: false, faces: [face(c, { x: 0, y: 0, ...size }, null, 0)] };
+    }
+    const { photo, faces } = await alignedFaces(bytes, name, maxPixels);
+    const inputs = await Promise.all(faces.map((f) => toBaseInput(f.aligned.image)));
+    const classes = await Promise.all(inputs.map((im) => classifyStage.run(im)));
+    const s = photo.scale;
+    const round = (v: number) => Math.round(v * 10) / 10;
+    return {
+      name,
+      width: photo.size.width,
+      height: photo.size.height,
+      detect: true,
+      faces: faces.map((f, i) =>
+        face(
+          classes[i] as Classification,
+          { x: round(f.box.x * s), y: round(f.box.y * s), width: round(f.box.width * s), height: round(f.box.height * s) },
+          Math.round(f.box.score * 1e4) / 1e4,
+          Math.round(f.aligned.degrees * 10) / 10,
+        ),
+      ),
+    };
+  };
+
+  return {
+    classifier,
+    threshold: classifier.threshold,
+    detectorDescription: detector.description,
+    classify,
+    async classifyFile(file, opts) {
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(file);
+      } catch (err) {
+        throw new ImageDecodeError(`cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, file);
+      }
+      return classify(bytes, file, opts);
+    },
+    alignedFaces,
+    stats: () => ({ detectBatch: detectStage.largestBatch, classifyBatch: classifyStage.largestBatch }),
+    async dispose() {
+      if (ownDetector) await detector.dispose();
+    },
+  };
+}
+
+export interface FileOutcome {
+  file: string;
+  result?: PhotoResult;
+  /** Why the file could not be classified (unreadable, not an image, too large…). */
+  error?: string;
+}
+
+export interface ClassifyFilesOptions extends ClassifyPhotoOptions {
+  /** Files read and classified together, so the model runs on batches. Default 16. */
+  batchSize?: number;
+  onProgress?: ProgressFn;
+}
+
+/**
+ * Classifies many photos, `batchSize` at a time. A file that cannot be read or decoded is
+ * reported in its outcome rather than stopping the others; any other error stops the run.
+ */
+export async function classifyPhotoFiles(pc: PhotoClassifier, files: readonly string[], options: ClassifyFilesOptions = {}): Promise<FileOutcome[]> {
+  const batchSize = options.batchSize ?? 16;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new UsageError(`batchSize must be a whole number ≥ 1, got ${batchSize}`);
+  const out: FileOutcome[] = [];
+  const detect = options.detect ?? true;
+  const stage = detect ? 'predict' : 'predict (no detection)';
+  // A first event starts the progress clock before the first batch, not after it.
+  options.onProgress?.({ stage, done: 0, total: files.length });
+  for (let start = 0; start < files.length; start += batchSize) {
+    const chunk = files.slice(start, start + batchSize);
+    const done = await Promise.all(
+      chunk.map(async (file): Promise<FileOutcome> => {
+        try {
+          return { file, result: await pc.classifyFile(file, { detect }) };
+        } catch (err) {
+          if (err instanceof ImageDecodeError) return { file, error: err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message };
+          throw err;
+        }
+      }),
+    );
+    out.push(...done);
+    options.onProgress?.({ stage, done: out.length, total: files.length });
+  }
+  return out;
+}

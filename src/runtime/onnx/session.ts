@@ -1,0 +1,139 @@
+import ort from 'onnxruntime-node';
+import type { ImageSize } from '../../data/image.js';
+import { UsageError, WeightsError } from '../../errors.js';
+
+export const DEFAULT_THREADS = 2;
+
+export type PixelLayout = 'nhwc' | 'nchw';
+
+export interface OnnxSessionOptions {
+  /** ONNX Runtime intra-op threads; default 2 (the machine's cores; more only adds contention). */
+  threads?: number;
+  /** Names the model in error messages when it is given as bytes. */
+  label?: string;
+}
+
+export interface OutputTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+/** Input or output description read from the model; symbolic dimensions are strings. */
+export interface TensorInfo {
+  name: string;
+  type: string | undefined;
+  shape: ReadonlyArray<number | string> | undefined;
+}
+
+function describe(meta: ort.InferenceSession.ValueMetadata): TensorInfo {
+  return meta.isTensor
+    ? { name: meta.name, type: meta.type, shape: meta.shape }
+    : { name: meta.name, type: undefined, shape: undefined };
+}
+
+/** [N, H, W, C] → [N, C, H, W]. */
+export function nhwcToNchw(data: Float32Array, n: number, height: number, width: number, channels = 3): Float32Array {
+  const out = new Float32Array(data.length);
+  const plane = height * width;
+  for (let b = 0; b < n; b++) {
+    const base = b * plane * channels;
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < channels; c++) out[base + c * plane + p] = data[base + p * channels + c] as number;
+    }
+  }
+  return out;
+}
+
+/** One ONNX Runtime session on the CPU, fed float32 tensors. */
+export class OnnxSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    /** File path or label, for error messages. */
+    readonly source: string,
+    readonly threads: number,
+  ) {}
+
+  static async create(model: Uint8Array | string, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
+    const threads = options.threads ?? DEFAULT_THREADS;
+    if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
+    const source = typeof model === 'string' ? model : (options.label ?? 'in-memory ONNX model');
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    };
+    try {
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, sessionOptions)
+          : await ort.InferenceSession.create(model, sessionOptions);
+      return new OnnxSession(session, source, threads);
+    } catch (err) {
+      throw new WeightsError(`ONNX Runtime could not load the model: ${(err as Error).message}`, source);
+    }
+  }
+
+  get inputs(): TensorInfo[] {
+    return this.session.inputMetadata.map(describe);
+  }
+
+  get outputs(): TensorInfo[] {
+    return this.session.outputMetadata.map(describe);
+  }
+
+  /** Runs the model's first input (or `inputName`) on one float32 tensor and returns one output. */
+  async run(data: Float32Array, dims: readonly number[], opts: { inputName?: string; outputName?: string } = {}): Promise<OutputTensor> {
+    const inputName = opts.inputName ?? this.session.inputNames[0];
+    const outputName = opts.outputName ?? this.session.outputNames[0];
+    if (inputName === undefined || outputName === undefined) {
+      throw new WeightsError('model has no inputs or no outputs', this.source);
+    }
+    if (!this.session.outputNames.includes(outputName)) {
+      throw new WeightsError(`model has no output '${outputName}'; outputs: ${this.session.outputNames.join(', ')}`, this.source);
+    }
+    const input = new ort.Tensor('float32', data, dims);
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.session.run({ [inputName]: input }, [outputName]);
+    } catch (err) {
+      throw new WeightsError(`inference failed on input [${dims.join(', ')}]: ${(err as Error).message}`, this.source);
+    } finally {
+      input.dispose();
+    }
+    const output = results[outputName] as ort.Tensor;
+    if (output.type !== 'float32') {
+      output.dispose();
+      throw new WeightsError(`output '${outputName}' is ${output.type}, expected float32`, this.source);
+    }
+    // Copy out so the native buffer can be released at once.
+    const copy = { data: Float32Array.from(output.data as Float32Array), dims: [...output.dims] };
+    output.dispose();
+    return copy;
+  }
+
+  /**
+   * Runs a batch of [N, H, W, 3] images. With `layout: 'nchw'` the pixels are transposed here
+   * for models whose input is [N, 3, H, W].
+   */
+  async runImages(
+    data: Float32Array,
+    n: number,
+    size: ImageSize,
+    layout: PixelLayout,
+    opts: { inputName?: string; outputName?: string } = {},
+  ): Promise<OutputTensor> {
+    const { height, width } = size;
+    if (data.length !== n * height * width * 3) {
+      throw new UsageError(`batch holds ${data.length} values, expected ${n}x${height}x${width}x3 = ${n * height * width * 3}`);
+    }
+    return layout === 'nchw'
+      ? this.run(nhwcToNchw(data, n, height, width), [n, 3, height, width], opts)
+      : this.run(data, [n, height, width, 3], opts);
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
