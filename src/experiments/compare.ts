@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { Split } from '../data/split.js';
 import { FacegenderError, WeightsError } from '../errors.js';
 import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
-import type { Interval } from '../evaluate/bootstrap.js';
 import type { CompareRow, Competitor } from './compare-row.js';
 import { scoreCompetitors } from './competitor-rows.js';
 import { formatInterval } from '../evaluate/evaluation-markdown.js';
