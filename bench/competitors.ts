@@ -1,5 +1,5 @@
 /**
- * Scores the gender models that ship in npm packages (src/bases/competitors.ts) on the test part
+ * Scores the gender models that ship in npm packages (src/competitors/index.ts) on the test part
  * of the comparison's split: celeba-10k, identity-disjoint, class-balanced 5000/750/750, seed 1.
  * Prints accuracy with its 95% bootstrap interval, F1, speed and detector fallbacks.
  *

@@ -10,7 +10,7 @@
  * (batch 16); each cell is the median of `reps` passes after a warm-up.
  *
  * GFLOP = 2 x multiply-adds of the convolutions and matmuls (elementwise work is left out).
- * ONNX bases are counted on the very graph ONNX Runtime runs (src/bases/onnx-flops.ts); the
+ * ONNX bases are counted on the very graph ONNX Runtime runs (bench/tools/onnx-flops.ts); the
  * custom CNN analytically from its layers, cross-checked against the kernels tfjs ran; face-api's
  * ResNet from the kernel shapes tfjs ran for one image (tf.profile).
  *

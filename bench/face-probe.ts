@@ -2,7 +2,7 @@
  * Linear probe of the offline bases on celeba-10k: which base, and which crop of the CelebA
  * aligned image, gives features that separate the sexes best.
  *
- * Run (the project has no tsx; vitest runs TypeScript):
+ * Run (it is a vitest file; the other benchmarks run with tsx):
  *   npx vitest run --config bench/vitest.config.ts face-probe
  * Environment:
  *   PROBE_BASES  comma list of candidate names (default: all, see CANDIDATES)

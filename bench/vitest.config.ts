@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// The bench runs as a vitest file because the project has no TypeScript runner (tsx) installed:
+// bench/face-probe.ts is written as a vitest file (its `it` blocks print the probe's tables):
 // `npx vitest run --config bench/vitest.config.ts`.
 export default defineConfig({
   test: {

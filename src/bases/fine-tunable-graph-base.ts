@@ -15,7 +15,7 @@ import { sha256Bytes } from '../util/file-hash.js';
 
 /**
  * A graph base on ONNX Runtime that can also be fine-tuned: it rebuilds itself as a tfjs-layers
- * model running the same graph (graph-base-layer.ts), and the trained weights go back into the
+ * model running the same graph (graph/program-layer.ts), and the trained weights go back into the
  * ONNX conversion to give a frozen, fast base again. Its blocks come from the spec's `fineTune`.
  */
 
@@ -124,7 +124,7 @@ function graphSource(spec: GraphBaseSpec, modelJsonPath: string, graph: GraphMod
 export async function loadFineTunableGraphBase(spec: GraphBaseSpec, modelJsonPath: string, options: OnnxGraphBaseOptions = {}): Promise<FineTunableGraphBase> {
   const graph = await readGraphModel(modelJsonPath);
   // Converting first: a graph the converter cannot take fails as a GraphConversionError, which
-  // graph-base.ts answers by running it on tfjs.
+  // load-graph-base.ts answers by running it on tfjs.
   const converted = tfjsGraphToOnnx(graph.nodes, graph.weights, { ...graphSpecConversion(spec), label: modelJsonPath });
   const source = graphSource(spec, modelJsonPath, graph);
   const session = await openGraphSession(spec, converted, modelJsonPath, options.threads);
@@ -132,7 +132,7 @@ export async function loadFineTunableGraphBase(spec: GraphBaseSpec, modelJsonPat
 }
 
 /**
- * A graph base from fine-tuned weights a bundle stores (encoded by graph-weights-bytes.ts); the
+ * A graph base from fine-tuned weights a bundle stores (encoded by graph/weight-bytes.ts); the
  * other weights come from the package, which must still be the one fine-tuning started from.
  */
 export async function loadFineTunedGraphBase(

@@ -45,7 +45,7 @@ export interface TfjsBaseOptions {
   /** Images per forward pass; bounds memory on large batches. Default 32. */
   maxBatch?: number;
   /**
-   * Graph bases only (see graph-base.ts): `onnxruntime` runs the graph converted to ONNX,
+   * Graph bases only (see load-graph-base.ts): `onnxruntime` runs the graph converted to ONNX,
    * `tfjs` the graph itself. Default: ONNX Runtime where the converter supports the graph, else
    * tfjs. Bases built in code (face-api's) always run on tfjs.
    */

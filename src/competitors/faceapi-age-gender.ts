@@ -4,7 +4,8 @@ import type { DecodedImage } from '../data/image.js';
 import { padImage, type BorderFill } from '../data/pad-image.js';
 import { UsageError } from '../errors.js';
 import type { GenderModel, GenderModelOptions, GenderScores } from './gender-model.js';
-import { clipToImage, detectionBox, squareResized, type PixelBox } from '../detect/face-detector.js';
+import { clipToImage, type PixelBox } from '../detect/box.js';
+import { detectionBox, squareResized } from '../detect/face-detector.js';
 import {
   ageGenderForward,
   disposeFaceapiNets,
@@ -35,10 +36,8 @@ import { initTfjs } from '../runtime/tfjs/backend.js';
  * no face above the threshold is scored whole and unpadded, as `ageGenderNet.predictAgeAndGender(image)`
  * would score it; `score` counts these fallbacks.
  *
- * On the validation part of the seed-1 5000/750/750 identity-disjoint split (500 images, 250 per
- * class): aligned rectangle, 60 px edge padding 96.8% (10 fallbacks); black padding 96.6% (12);
- * detection box instead, edge 95.4%, black 95.6%; detection box without padding 90.4% (136
- * fallbacks); no detection at all, whole image 71.2%. Hence the defaults.
+ * The defaults (aligned rectangle, 60 px of repeated edge pixels) scored best on the validation
+ * part of the seed-1 split; the README's Competitors section has the measurements.
  */
 
 /** SsdMobilenetv1Options' default minConfidence. */
@@ -46,7 +45,7 @@ export const FACEAPI_MIN_CONFIDENCE = 0.5;
 /** Pixels added on every side before detection. */
 export const FACEAPI_DEFAULT_PADDING = 60;
 // The image geometry is shared with `predict` and `serve`; re-exported for this model's callers.
-export { clipToImage, detectionBox, padImage, type BorderFill, type PixelBox };
+export { padImage };
 export const FACEAPI_DEFAULT_BORDER: BorderFill = 'edge';
 /** face-api's `FaceLandmarks.align()` default: the landmarks' box grown by this fraction. */
 const ALIGN_BOX_PADDING = 0.2;
@@ -64,7 +63,8 @@ export const FACEAPI_AGE_GENDER_WEIGHTS =
   'MegaAge-Asian (80/20 splits, IMDB and CACD cleaned up; 95% gender accuracy on their test parts), shipped in @vladmandic/face-api/model; ' +
   "its face detector is face-api's SSD MobileNet v1, trained on WIDER FACE";
 
-export interface FoundFace {
+/** A face as face-api's own pipeline finds it (not detect/'s aligned FoundFace). */
+export interface FaceapiFace {
   /** The detector's score. */
   score: number;
   /** face-api's `detection.box`, in pixels of the image searched (the padded one). */
@@ -131,7 +131,7 @@ export interface FaceapiAgeGenderOptions extends GenderModelOptions {
 
 export interface FaceapiScores extends GenderScores {
   /** Per image, the face found; null where the whole image was scored. */
-  faces: Array<FoundFace | null>;
+  faces: Array<FaceapiFace | null>;
   /** Images scored whole because the detector found no face. */
   fallbacks: number;
 }
@@ -165,8 +165,8 @@ export class FaceapiAgeGenderModel implements GenderModel {
   }
 
   /** The best face in each image and the rectangle the age/gender net sees; null where none scores above the threshold. */
-  async findFaces(images: DecodedImage[]): Promise<Array<FoundFace | null>> {
-    const found: Array<FoundFace | null> = [];
+  async findFaces(images: DecodedImage[]): Promise<Array<FaceapiFace | null>> {
+    const found: Array<FaceapiFace | null> = [];
     for (let start = 0; start < images.length; start += SSD_MAX_BATCH) {
       found.push(...(await this.detect(images.slice(start, start + SSD_MAX_BATCH))));
     }
@@ -174,7 +174,7 @@ export class FaceapiAgeGenderModel implements GenderModel {
     return found;
   }
 
-  private async detect(images: DecodedImage[]): Promise<Array<FoundFace | null>> {
+  private async detect(images: DecodedImage[]): Promise<Array<FaceapiFace | null>> {
     const { boxes, scores } = tf.tidy(() => {
       const input = tf.stack(images.map((im) => squareResized(tf.tensor3d(im.data, [im.height, im.width, 3]), SSD_SIZE, false))) as tf.Tensor4D;
       return ssdForward(this.nets.ssd, input);
@@ -201,15 +201,15 @@ export class FaceapiAgeGenderModel implements GenderModel {
   }
 
   /** Replaces each face's crop by face-api's aligned rectangle from the landmark net. */
-  private async alignFaces(images: DecodedImage[], found: Array<FoundFace | null>): Promise<void> {
+  private async alignFaces(images: DecodedImage[], found: Array<FaceapiFace | null>): Promise<void> {
     const idx = found.flatMap((f, i) => (f ? [i] : []));
     if (idx.length === 0) return;
-    const crops = idx.map((i) => (found[i] as FoundFace).crop);
+    const crops = idx.map((i) => (found[i] as FaceapiFace).crop);
     const out = tf.tidy(() => landmarkForward(this.nets.landmarks, cutFaces(idx.map((i) => images[i] as DecodedImage), crops, FACE_NET_SIZE)));
     const values = await out.data();
     out.dispose();
     idx.forEach((i, k) => {
-      const face = found[i] as FoundFace;
+      const face = found[i] as FaceapiFace;
       const image = images[i] as DecodedImage;
       const { width: cw, height: ch } = face.crop;
       // Undo the net's centred square padding, then place the points in the image. face-api
@@ -243,13 +243,13 @@ export class FaceapiAgeGenderModel implements GenderModel {
 
   async score(files: string[]): Promise<FaceapiScores> {
     const probs = new Float32Array(files.length);
-    const faces: Array<FoundFace | null> = [];
+    const faces: Array<FaceapiFace | null> = [];
     let fallbacks = 0;
     for (let start = 0; start < files.length; start += this.batchSize) {
       const chunk = files.slice(start, start + this.batchSize);
       const decoded = await Promise.all(chunk.map((f) => decodeImage(f, this.options.decode ?? {})));
       let searched = decoded;
-      let found: Array<FoundFace | null> = decoded.map(() => null);
+      let found: Array<FaceapiFace | null> = decoded.map(() => null);
       if (this.detects) {
         searched = decoded.map((im) => padImage(im, this.padding, this.border));
         found = await this.findFaces(searched);

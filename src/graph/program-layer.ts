@@ -7,7 +7,7 @@ import type { GraphWeight } from './nodes.js';
 
 /**
  * A frozen graph base as a tfjs-layers model, the form fine-tuning needs: one layer that runs the
- * graph's program (tfjs-graph-program.ts) with the graph's weights held as layer weights, those
+ * graph's program (to-program.ts) with the graph's weights held as layer weights, those
  * of the last N blocks trainable. Takes pixels already preprocessed for the base; outputs
  * [N, dim] features.
  */

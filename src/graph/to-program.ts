@@ -7,7 +7,7 @@ import { walkDependencies } from './walk.js';
 
 /**
  * A frozen tfjs graph (converter format) read as a program of tfjs-core ops, up to one node: the
- * differentiable twin of tfjs-graph-to-onnx.ts. The graph's float constants of more than one
+ * differentiable twin of to-onnx.ts. The graph's float constants of more than one
  * value (conv kernels, depthwise kernels, folded batch-norm scales and offsets) become parameters
  * the caller supplies as tensors, so tfjs can train them; scalars and integer constants (clip
  * bounds, reduction axes) stay fixed. tfjs-converter's own executor cannot do this: it holds the

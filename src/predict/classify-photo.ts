@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { loadFaceDetector, type FaceDetector, type FaceDetectorOptions } from '../detect/face-detector.js';
+import type { PixelBox } from '../detect/box.js';
 import { findFaces, type FoundFace } from '../detect/find-faces.js';
 import { decodeImageBuffer, INTERPOLATIONS, type Interpolation } from '../data/decode.js';
 import type { DecodedImage, ImageSize } from '../data/image.js';
@@ -24,9 +25,9 @@ import type { ProgressFn } from '../util/progress.js';
 export const DEFAULT_ALIGNED_SIZE: ImageSize = { width: 89, height: 109 };
 
 /**
- * The SSD gains nothing from larger batches on tfjs' single-threaded wasm backend (measured
- * 164, 167, 181 and 237 ms per 512 px image at batches of 1, 2, 4 and 8), and while a batch runs
- * the thread serves no sockets; small batches keep a busy server reading new requests.
+ * The SSD gains nothing from larger batches on tfjs' single-threaded wasm backend (the README's
+ * Serve section has the figures), and while a batch runs the thread serves no sockets; small
+ * batches keep a busy server reading new requests.
  */
 export const DEFAULT_DETECT_BATCH = 2;
 
@@ -43,16 +44,9 @@ export interface PhotoClassifierOptions extends ReadPhotoOptions {
   faceDetector?: FaceDetector;
 }
 
-export interface FaceBoxPixels {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
 export interface PhotoFace {
   /** In pixels of the photo as displayed (after EXIF orientation). */
-  box: FaceBoxPixels;
+  box: PixelBox;
   /** The detector's confidence; null when the image was classified whole (`detect: false`). */
   detectionScore: number | null;
   /** Capitalised class name, e.g. `Male`. */
@@ -137,7 +131,7 @@ export async function createPhotoClassifier(classifier: Classifier, options: Pho
   const toBaseInput = (face: DecodedImage) =>
     resizeImage(face, { size: base.inputSize, interpolation, ...(base.crop ? { crop: base.crop } : {}) });
 
-  const face = (c: Classification, box: FaceBoxPixels, detectionScore: number | null, rotation: number): PhotoFace => {
+  const face = (c: Classification, box: PixelBox, detectionScore: number | null, rotation: number): PhotoFace => {
     const label = c.classIndex === 1 ? name1 : name0;
     return { box, detectionScore, label, certainty: c.certainty, probability: c.probability, text: predictionText(label, c.certainty), rotation };
   };

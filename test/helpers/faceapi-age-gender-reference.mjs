@@ -1,6 +1,6 @@
 /* global process, console */
 /**
- * Runs face-api's own age and gender pipelines (below), as the reference for test/competitors.test.ts. Runs
+ * Runs face-api's own age and gender pipelines (below), as the reference for test/competitors/competitors.test.ts. Runs
  * in its own process: face-api's bundle carries a second tfjs, which would share tfjs's global
  * engine and kernel registry with ours if loaded in the same one.
  *

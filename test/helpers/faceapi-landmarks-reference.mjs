@@ -1,7 +1,7 @@
 /* global process, console */
 /**
  * Runs face-api's own `detectAllFaces(image).withFaceLandmarks()` (SSD MobileNet v1 + 68-point
- * landmark net) as the reference for test/face-detect.test.ts. Its own process: face-api's
+ * landmark net) as the reference for test/detect/face-detect.test.ts. Its own process: face-api's
  * bundle carries a second tfjs that would collide with ours in one process.
  *
  * Usage: node faceapi-landmarks-reference.mjs <pixels.f32> <height> <width>   (HWC RGB, 0..255)

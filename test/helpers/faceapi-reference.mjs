@@ -1,7 +1,7 @@
 /* global process, console */
 /**
  * Computes face descriptors with face-api's own FaceRecognitionNet, as the reference for
- * test/offline-bases.test.ts. Runs in its own process: face-api's bundle carries a second tfjs,
+ * test/zoo/offline-bases.test.ts. Runs in its own process: face-api's bundle carries a second tfjs,
  * which would share tfjs's global engine and kernel registry with ours if loaded in the same one.
  *
  * Usage: node faceapi-reference.mjs <pixels.f32> <n>   (n images, 150x150x3, 0..255)

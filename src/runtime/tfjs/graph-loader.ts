@@ -188,7 +188,7 @@ export async function readGraphModelFiles(modelJsonPath: string): Promise<GraphM
 
 /**
  * Loads a tfjs graph model (converter format) from a model.json path and the shards beside it.
- * The backend must already be set up (see tfjs-backend.ts).
+ * The backend must already be set up (see backend.ts).
  */
 export async function loadGraphModelFile(modelJsonPath: string, options: GraphLoadOptions = {}): Promise<LoadedGraphModel> {
   const { json, jsonBytes, shards } = await readGraphModelFiles(modelJsonPath);

@@ -16,10 +16,8 @@ export const CUSTOM_CNN_FILTERS = [32, 64, 128, 256, 512] as const;
 export const STUDY_INPUT_SIZE = 224;
 
 /**
- * Default input size, chosen by measured training speed on wasm (one thread, SIMD, batch 16,
- * forward + backward + Adam with the study's dense head, replacement kernels, 2-vCPU machine):
- * 64 px runs ~45 images/s, so the study's 10 epochs over 5,000 images take ~19 minutes;
- * 96 px ~22/s (~38 min), 112 px ~17/s (~50 min), 224 px ~3.9/s (~3.6 hours).
+ * Default input size, chosen by measured training speed on wasm (the README's Bases section
+ * has the figures): at 224 px the study's 10 epochs take hours on 2 cores, at 64 px minutes.
  * At 64 px a face still shows the cues gender depends on (hair, jaw, brows), and the five
  * poolings leave a 2x2 map for the global average.
  */

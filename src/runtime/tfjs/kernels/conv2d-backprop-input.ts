@@ -116,5 +116,5 @@ function conv2dBackpropInputFast(args: KernelArgs): TensorInfo | undefined {
   return undefined;
 }
 
-/** Replaces wasm's Conv2DBackpropInput where the fast form applies; tfjs-backend.ts keeps the original for the rest. */
+/** Replaces wasm's Conv2DBackpropInput where the fast form applies; runtime/tfjs/backend.ts keeps the original for the rest. */
 export const wasmConv2DBackpropInputFastPath: KernelFastPath = { kernelName: tf.Conv2DBackpropInput, fast: conv2dBackpropInputFast };

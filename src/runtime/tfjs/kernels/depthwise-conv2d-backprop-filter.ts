@@ -12,7 +12,7 @@ import { depthwiseGradientKernel } from './depthwise-kernel.js';
  *   dW[kh, kw, c, j] = sum over (n, y, x) of xPadded[n, y*sh + kh, x*sw + kw, c] * dy[n, y, x, c*m + j]
  *
  * One strided slice, one product and one sum over the leading axes (a matrix product on wasm, see
- * wasm-sum-leading-axes.ts) per tap; each tap's temporaries are freed before the next, so the
+ * sum-leading-axes.ts) per tap; each tap's temporaries are freed before the next, so the
  * extra memory stays at two activations whatever the filter size.
  */
 

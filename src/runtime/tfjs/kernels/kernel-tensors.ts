@@ -27,7 +27,7 @@ export interface KernelArgs {
 
 /**
  * A faster form of one of wasm's own kernels for the cases it covers: `fast` returns undefined
- * for the others, which tfjs-backend.ts then sends to the kernel it replaced.
+ * for the others, which runtime/tfjs/backend.ts then sends to the kernel it replaced.
  */
 export interface KernelFastPath {
   kernelName: string;

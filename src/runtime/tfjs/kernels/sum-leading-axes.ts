@@ -42,5 +42,5 @@ function sumFast(args: KernelArgs): TensorInfo | undefined {
   return undefined;
 }
 
-/** Replaces wasm's Sum for bias-gradient reductions; tfjs-backend.ts keeps the original for the rest. */
+/** Replaces wasm's Sum for bias-gradient reductions; runtime/tfjs/backend.ts keeps the original for the rest. */
 export const wasmSumFastPath: KernelFastPath = { kernelName: tf.Sum, fast: sumFast };
