@@ -41,7 +41,8 @@ if (values['server-child']) {
   const dir = values.model as string;
   const classifier = await loadClassifier(dir);
   const pc = await createPhotoClassifier(classifier);
-  const app = await buildServer(pc, modelInfo(classifier, dir));
+  // A log line per request would bury the figures.
+  const app = await buildServer(pc, modelInfo(classifier, dir), { quiet: true });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const runtime = await tfjsRuntimeInfo();
   process.send?.({ address, runtime, stats: null });

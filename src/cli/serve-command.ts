@@ -19,11 +19,11 @@ export function serveCommand(): Command {
     .option('--host <address>', 'address to listen on; 0.0.0.0 exposes it to the network', '127.0.0.1')
     .option('--max-body-mb <mb>', 'largest upload in MB', parseMegabytes, DEFAULT_BODY_LIMIT)
     .option('--max-pixels <n>', 'largest image in pixels', parseInteger(1), DEFAULT_SERVER_MAX_PIXELS)
-    .option('--request-timeout-ms <ms>', 'time allowed to receive a request', parseInteger(1), DEFAULT_REQUEST_TIMEOUT_MS)
+    .option('--request-timeout-ms <ms>', 'time allowed to receive a request, body included; then 408', parseInteger(1), DEFAULT_REQUEST_TIMEOUT_MS)
     .option('--inference-timeout-ms <ms>', 'time allowed to classify one upload', parseInteger(1), DEFAULT_INFERENCE_TIMEOUT_MS)
     .option('--max-batch <n>', 'largest batch per model call', parseInteger(1), 32)
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models")
-    .option('--log', 'log each request (JSON lines on stdout)', false)
+    .option('--quiet', 'no log line per request (server errors are still logged to stderr)', false)
     .action(async (o) => {
       const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
       const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch });
@@ -33,7 +33,7 @@ export function serveCommand(): Command {
         maxPixels: o.maxPixels,
         requestTimeoutMs: o.requestTimeoutMs,
         inferenceTimeoutMs: o.inferenceTimeoutMs,
-        logger: o.log,
+        quiet: o.quiet,
       });
       const address = await app.listen({ port: o.port, host: o.host });
       console.error(`serving ${info.id} (${info.base} base, threshold ${info.threshold}) at ${address}`);

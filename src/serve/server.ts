@@ -1,5 +1,7 @@
 import fastifyMultipart from '@fastify/multipart';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type ConnectionError, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { ImageTooLargeError, NotAnImageError } from '../data/read-photo.js';
 import { sniffImageFormat } from '../data/sniff.js';
 import { ImageDecodeError, UsageError } from '../errors.js';
@@ -21,20 +23,24 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_INFERENCE_TIMEOUT_MS = 60_000;
 /** Requests waiting for the model before new ones get 503. */
 export const DEFAULT_MAX_IN_FLIGHT = 256;
+/** Node's default, pinned so that the 431's message can state it; larger headers get 431. */
+const MAX_HEADER_BYTES = 16 * 1024;
 
 export interface ServerOptions {
   /** Largest request body in bytes (default 10 MB); larger uploads get 413. */
   bodyLimit?: number;
   /** Largest image in pixels (default 40 M); larger ones get 422. */
   maxPixels?: number;
-  /** Time allowed to receive a request (default 30 s). */
+  /** Time allowed to receive a request, body included (default 30 s); then 408 and the connection is closed. */
   requestTimeoutMs?: number;
   /** Time allowed to classify one upload once received, queueing included (default 60 s); then 503. */
   inferenceTimeoutMs?: number;
   /** Default 256. */
   maxInFlight?: number;
-  /** Fastify's logger (default off). */
-  logger?: boolean;
+  /** No line per request; a 5xx's cause is still logged, since a server that hides its own failures cannot be mended. */
+  quiet?: boolean;
+  /** Where log lines go (default stderr, one line per call). */
+  log?: (line: string) => void;
 }
 
 /** A reply status with a message the client may see. */
@@ -59,6 +65,7 @@ export interface PredictResponse {
 }
 
 const UPLOAD_NAME = 'upload';
+const MULTIPART_LIMITS = { files: 1, fields: 8, parts: 10, headerPairs: 100 };
 
 function parseDetect(query: unknown): boolean {
   const value = (query as Record<string, unknown> | undefined)?.detect;
@@ -68,24 +75,106 @@ function parseDetect(query: unknown): boolean {
   throw new HttpError(400, `detect must be true or false, got '${String(value)}'`);
 }
 
+/** A client's file name, made safe to echo: no control characters, and short. */
+function displayName(filename: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = filename.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > 100 ? `${clean.slice(0, 100)}…` : clean;
+}
+
+/**
+ * The one file of a multipart body. Busboy's own errors say nothing a client can act on ("Unexpected
+ * end of multipart data"), so each is turned into a 400 that names what was wrong with the body.
+ */
+async function readMultipartFile(req: FastifyRequest): Promise<{ bytes: Buffer; name: string }> {
+  const match = /;\s*boundary=(?:"([^"]*)"|([^;\s]*))/i.exec(req.headers['content-type'] ?? '');
+  const boundary = match?.[1] ?? match?.[2] ?? '';
+  if (!boundary) throw new HttpError(400, 'the multipart Content-Type has no boundary parameter');
+  // RFC 2046's limit; busboy throws a bare error on longer ones.
+  if (boundary.length > 70) throw new HttpError(400, `the multipart boundary is ${boundary.length} characters long, over the limit of 70`);
+  let file: { bytes: Buffer; name: string } | undefined;
+  let parts = 0;
+  try {
+    for await (const part of req.parts()) {
+      parts++;
+      if (part.type === 'file') file = { bytes: await part.toBuffer(), name: part.filename ? displayName(part.filename) : UPLOAD_NAME };
+    }
+  } catch (e) {
+    const err = e as FastifyError;
+    // The plugin's limit errors are 413s that read as a body over the size limit, which they are not.
+    if (err.code === 'FST_FILES_LIMIT') throw new HttpError(400, `the multipart body holds more than one file${file ? ` ('${file.name}', then another)` : ''}; send one image per request`);
+    if (err.code === 'FST_PARTS_LIMIT' || err.code === 'FST_FIELDS_LIMIT') {
+      throw new HttpError(400, `the multipart body holds more than ${MULTIPART_LIMITS.parts} parts or ${MULTIPART_LIMITS.fields} fields; send one image file`);
+    }
+    if (/unexpected end of multipart data/i.test(err.message)) {
+      throw new HttpError(
+        400,
+        parts === 0
+          ? `the multipart body holds no part delimited by the boundary '${boundary}' from its Content-Type (a different boundary, or not multipart at all)`
+          : `the multipart body was cut short: it ends before the closing boundary '--${boundary}--'`,
+      );
+    }
+    throw e;
+  }
+  if (!file) throw new HttpError(400, 'the multipart body holds no file; send the image as a file field (e.g. "image")');
+  return file;
+}
+
+/** The status and message for an error Node raised while reading a request off the socket. */
+function clientErrorReply(err: ConnectionError, requestTimeout: number): [number, string] {
+  switch (err.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, `the request was not received within ${requestTimeout} ms`];
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, `the request headers are larger than the limit of ${MAX_HEADER_BYTES} bytes`];
+    case 'HPE_INVALID_EOF_STATE':
+      return [400, 'the connection closed before the request was complete'];
+    default:
+      return [400, `malformed HTTP request (${err.code ?? err.message})`];
+  }
+}
+
 export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options: ServerOptions = {}): Promise<FastifyInstance> {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const maxPixels = options.maxPixels ?? DEFAULT_SERVER_MAX_PIXELS;
   const inferenceTimeout = options.inferenceTimeoutMs ?? DEFAULT_INFERENCE_TIMEOUT_MS;
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-  for (const [name, v] of Object.entries({ bodyLimit, maxPixels, inferenceTimeout, maxInFlight })) {
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  for (const [name, v] of Object.entries({ bodyLimit, maxPixels, inferenceTimeout, maxInFlight, requestTimeout })) {
     if (!(Number.isInteger(v) && v > 0)) throw new UsageError(`server option ${name} must be a positive whole number, got ${v}`);
   }
-  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const stamp = () => new Date().toISOString();
   const app = Fastify({
-    logger: options.logger ?? false,
+    // Fastify's pino lines are JSON; the server writes its own plain lines instead.
+    logger: false,
     bodyLimit,
     requestTimeout,
     // An idle socket is one whose answer is still being computed, so it must outlast both steps.
     connectionTimeout: requestTimeout + inferenceTimeout + 5_000,
     return503OnClosing: true,
+    http: {
+      // Node swaps the two limits when headersTimeout (default 60 s) exceeds requestTimeout, which
+      // would give a slow body 60 s whatever requestTimeout says.
+      headersTimeout: requestTimeout,
+      // Node looks for overdue requests every 30 s by default, so a 1 s limit could run to 31 s.
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout),
+      maxHeaderSize: MAX_HEADER_BYTES,
+    },
+    // Errors Node finds before a request exists (oversized headers, a body that never finishes,
+    // broken HTTP) get the same JSON body as the rest, and a log line, instead of Fastify's own.
+    clientErrorHandler: (err: ConnectionError, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, message] = clientErrorReply(err, requestTimeout);
+      if (!options.quiet) log(`${stamp()} - - ${status} (${message})`);
+      if (socket.writable) {
+        const body = JSON.stringify({ error: message, statusCode: status });
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    },
   });
-  await app.register(fastifyMultipart, { limits: { fileSize: bodyLimit, files: 1, fields: 8, parts: 10, headerPairs: 100 } });
+  await app.register(fastifyMultipart, { limits: { fileSize: bodyLimit, ...MULTIPART_LIMITS } });
   // Every other body is read as bytes and judged by its content, whatever its Content-Type says.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
 
@@ -99,7 +188,13 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
     reply.header('Referrer-Policy', 'no-referrer');
   });
 
-  app.setErrorHandler((err: FastifyError | HttpError | Error, _req: FastifyRequest, reply: FastifyReply) => {
+  if (!options.quiet) {
+    app.addHook('onResponse', async (req, reply) => {
+      log(`${stamp()} ${req.method} ${req.url} ${reply.statusCode} ${Math.round(reply.elapsedTime)} ms`);
+    });
+  }
+
+  app.setErrorHandler((err: FastifyError | HttpError | Error, req: FastifyRequest, reply: FastifyReply) => {
     let status = 500;
     let message = 'internal error';
     if (err instanceof HttpError) {
@@ -114,8 +209,11 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
     } else if (typeof (err as FastifyError).statusCode === 'number' && ((err as FastifyError).statusCode as number) < 500) {
       status = (err as FastifyError).statusCode as number;
       message = status === 413 ? `request body is larger than the limit of ${bodyLimit} bytes` : err.message;
-    } else {
-      app.log.error(err);
+    }
+    if (status >= 500) {
+      // An HttpError is a refusal the server chose (busy, too slow): its message is the whole cause.
+      const cause = err instanceof HttpError ? err.message : (err.stack ?? err.message);
+      log(`${stamp()} ${req.method} ${req.url} ${status} error: ${cause}`);
     }
     void reply.code(status).type('application/json').send({ error: message, statusCode: status });
   });
@@ -142,10 +240,9 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
   app.post('/api/predict', async (req): Promise<PredictResponse> => {
     const detect = parseDetect(req.query);
     let bytes: Buffer;
+    let name = UPLOAD_NAME;
     if (req.isMultipart()) {
-      const part = await req.file();
-      if (!part) throw new HttpError(400, 'the multipart body holds no file; send the image as a file field (e.g. "image")');
-      bytes = await part.toBuffer();
+      ({ bytes, name } = await readMultipartFile(req));
     } else if (Buffer.isBuffer(req.body)) {
       bytes = req.body;
     } else {
@@ -153,7 +250,7 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
     }
     if (bytes.length === 0) throw new HttpError(400, 'the image is empty (0 bytes)');
     // The declared type is not trusted: the bytes must be an image of a supported format.
-    if (!sniffImageFormat(bytes.subarray(0, 32))) throw new NotAnImageError('not an image of a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)', UPLOAD_NAME);
+    if (!sniffImageFormat(bytes.subarray(0, 32))) throw new NotAnImageError('not an image of a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)', name);
     if (inFlight >= maxInFlight) throw new HttpError(503, `the server is busy (${inFlight} images in progress); try again shortly`);
     inFlight++;
     const t0 = performance.now();
@@ -162,7 +259,7 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new HttpError(503, `classification took longer than ${inferenceTimeout} ms`)), inferenceTimeout);
       });
-      const result = await Promise.race([pc.classify(bytes, UPLOAD_NAME, { detect, maxPixels }), deadline]);
+      const result = await Promise.race([pc.classify(bytes, name, { detect, maxPixels }), deadline]);
       served++;
       return {
         model: info.id,

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,8 +16,9 @@ import { trainSmallBundle } from '../helpers/small-bundle.js';
 
 /*
  * The HTTP server on a real trained bundle: the API with real images (one face, several, none)
- * and each bad input, concurrent requests batched into shared model calls, and the web page in
- * Debian's chromium classifying a dataset image uploaded through its file picker.
+ * and each bad input, broken HTTP over a real socket on 127.0.0.1, the log lines, concurrent
+ * requests batched into shared model calls, and the web page in Debian's chromium classifying a
+ * dataset image uploaded through its file picker.
  */
 
 let dir: string;
@@ -26,13 +28,14 @@ let app: FastifyInstance;
 let faceJpeg: Buffer;
 let faceFile: string;
 let collagePng: Buffer;
+const appLog: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'fg-serve-'));
   const { bundle } = await trainSmallBundle(dir);
   classifier = await loadClassifier(bundle);
   pc = await createPhotoClassifier(classifier);
-  app = await buildServer(pc, modelInfo(classifier, bundle));
+  app = await buildServer(pc, modelInfo(classifier, bundle), { log: (line) => appLog.push(line) });
   [faceFile] = (await celebaFiles('female', 1, 4)) as [string];
   faceJpeg = await readFile(faceFile);
   collagePng = (await collage([...(await celebaFiles('female', 2, 4)), ...(await celebaFiles('male', 2, 1))])).png;
@@ -45,9 +48,17 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function multipart(field: string, filename: string, type: string, content: Buffer, boundary = 'facegender-test-boundary') {
+const BOUNDARY = 'facegender-test-boundary';
+
+/** One file part, without the closing boundary. */
+function filePart(field: string, filename: string, type: string, content: Buffer, boundary = BOUNDARY) {
   const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`);
-  return { payload: Buffer.concat([head, content, Buffer.from(`\r\n--${boundary}--\r\n`)]), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+  return Buffer.concat([head, content, Buffer.from('\r\n')]);
+}
+
+function multipart(field: string, filename: string, type: string, content: Buffer, boundary = BOUNDARY) {
+  const payload = Buffer.concat([filePart(field, filename, type, content, boundary), Buffer.from(`--${boundary}--\r\n`)]);
+  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
 }
 
 const post = (payload: Buffer | string, contentType: string, url = '/api/predict') => app.inject({ method: 'POST', url, payload, headers: { 'content-type': contentType } });
@@ -56,6 +67,7 @@ describe('POST /api/predict', () => {
   it('classifies the one face of a raw JPEG body, with the model id and threshold', async () => {
     const res = await post(faceJpeg, 'image/jpeg');
     expect(res.statusCode).toBe(200);
+    expect(appLog.at(-1)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z POST \/api\/predict 200 \d+ ms$/);
     const body = res.json();
     expect(body).toMatchObject({ model: 'face-1', threshold: classifier.threshold, classNames: ['Female', 'Male'], width: 89, height: 109, detect: true });
     expect(body.faces).toHaveLength(1);
@@ -142,12 +154,17 @@ describe('POST /api/predict', () => {
     expect(pc.stats().detectBatch).toBeGreaterThan(1);
   });
 
-  it('gives up on a classification that overruns its time with 503', async () => {
-    const quick = await buildServer(pc, modelInfo(classifier, path.join(dir, 'face-1')), { inferenceTimeoutMs: 1 });
+  it('gives up on a classification that overruns its time with 503, and logs why even when quiet', async () => {
+    const lines: string[] = [];
+    const quick = await buildServer(pc, modelInfo(classifier, path.join(dir, 'face-1')), { inferenceTimeoutMs: 1, quiet: true, log: (line) => lines.push(line) });
     try {
       const res = await quick.inject({ method: 'POST', url: '/api/predict', payload: collagePng, headers: { 'content-type': 'image/png' } });
       expect(res.statusCode).toBe(503);
       expect(res.json().error).toBe('classification took longer than 1 ms');
+      expect((await quick.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(200);
+      // The 503's cause, and no line per request.
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/Z POST \/api\/predict 503 error: classification took longer than 1 ms$/);
     } finally {
       await quick.close();
     }
@@ -176,6 +193,146 @@ describe('GET endpoints', () => {
   });
 });
 
+interface RawReply {
+  /** Null when the connection closed without an answer. */
+  status: number | null;
+  body: string;
+  ms: number;
+}
+
+/**
+ * Sends `head` over a plain socket to 127.0.0.1, then up to `dribble` more bytes one every `gapMs`,
+ * and reads until the server closes the connection or `waitMs` passes.
+ */
+function rawRequest(port: number, head: string, { dribble = 0, gapMs = 200, waitMs = 10_000 } = {}): Promise<RawReply> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    let left = dribble;
+    const drip = setInterval(() => {
+      if (left-- > 0 && socket.writable) socket.write('x');
+      else clearInterval(drip);
+    }, gapMs);
+    const finish = () => {
+      clearInterval(drip);
+      clearTimeout(deadline);
+      socket.destroy();
+      const text = Buffer.concat(chunks).toString();
+      const status = /^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1];
+      resolve({ status: status ? Number(status) : null, body: text.slice(text.indexOf('\r\n\r\n') + 4), ms: performance.now() - t0 });
+    };
+    const deadline = setTimeout(finish, waitMs);
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    // Writing after the server hung up fails with EPIPE or ECONNRESET; 'close' follows and ends it.
+    socket.on('error', () => {});
+    socket.once('close', finish);
+    socket.write(head);
+  });
+}
+
+describe('broken requests over a socket', () => {
+  let live: FastifyInstance;
+  let base: string;
+  let port: number;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    live = await buildServer(pc, modelInfo(classifier, path.join(dir, 'face-1')), { requestTimeoutMs: 1_000, log: (line) => lines.push(line) });
+    base = await live.listen({ host: '127.0.0.1', port: 0 });
+    port = Number(new URL(base).port);
+  });
+  afterAll(async () => {
+    await live?.close();
+  });
+
+  /** Each broken request must leave the server answering. */
+  async function expectHealthy() {
+    const res = await fetch(`${base}/api/health`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', inFlight: 0 });
+  }
+
+  const errorOf = async (res: Response) => ((await res.json()) as { error: string }).error;
+  const send = (body: Buffer, contentType: string) => fetch(`${base}/api/predict`, { method: 'POST', body, headers: { 'content-type': contentType } });
+  const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
+
+  it('answers a multipart body whose boundary never closes with 400, and logs the request', async () => {
+    const res = await send(filePart('image', 'face.jpg', 'image/jpeg', faceJpeg), MULTIPART);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: `the multipart body was cut short: it ends before the closing boundary '--${BOUNDARY}--'`, statusCode: 400 });
+    expect(lines.at(-1)).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z POST \/api\/predict 400 \d+ ms$/);
+    await expectHealthy();
+    expect(lines.at(-1)).toMatch(/Z GET \/api\/health 200 \d+ ms$/);
+  });
+
+  it('answers a body cut by a different boundary than its Content-Type names with 400', async () => {
+    const { payload } = multipart('image', 'face.jpg', 'image/jpeg', faceJpeg, 'the-body-boundary');
+    const res = await send(payload, 'multipart/form-data; boundary=the-header-boundary');
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toBe(
+      "the multipart body holds no part delimited by the boundary 'the-header-boundary' from its Content-Type (a different boundary, or not multipart at all)",
+    );
+    await expectHealthy();
+  });
+
+  it('answers two files in one request with 400', async () => {
+    const payload = Buffer.concat([filePart('image', 'face.jpg', 'image/jpeg', faceJpeg), filePart('other', 'group.png', 'image/png', collagePng), Buffer.from(`--${BOUNDARY}--\r\n`)]);
+    const res = await send(payload, MULTIPART);
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toBe("the multipart body holds more than one file ('face.jpg', then another); send one image per request");
+    await expectHealthy();
+  });
+
+  it('answers text sent as image/jpeg with 415 naming the file', async () => {
+    const text = Buffer.from('these are notes, not a photo\n'.repeat(20));
+    const res = await send(multipart('image', 'notes.jpg', 'image/jpeg', text).payload, MULTIPART);
+    expect(res.status).toBe(415);
+    expect(await errorOf(res)).toBe('notes.jpg: not an image of a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)');
+    const raw = await send(text, 'image/jpeg');
+    expect(raw.status).toBe(415);
+    expect(await errorOf(raw)).toMatch(/^upload: not an image/);
+    await expectHealthy();
+  });
+
+  it('answers a 64 KB header with 431 in the JSON error shape, and logs it', async () => {
+    const res = await rawRequest(port, `GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    expect(res.status).toBe(431);
+    expect(JSON.parse(res.body)).toEqual({ error: 'the request headers are larger than the limit of 16384 bytes', statusCode: 431 });
+    expect(lines.at(-1)).toMatch(/Z - - 431 \(the request headers are larger than the limit of 16384 bytes\)$/);
+    await expectHealthy();
+  });
+
+  it('closes a request whose body dribbles in past the 1 s request timeout with 408', async () => {
+    const head = `POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: ${faceJpeg.length}\r\n\r\n`;
+    // A byte every 200 ms for at most 8 s: the server must end it well before the client stops.
+    const res = await rawRequest(port, head, { dribble: 40, gapMs: 200, waitMs: 10_000 });
+    expect(res.ms).toBeLessThan(6_000);
+    // The answer can be lost when the server resets a socket that is still sending; then the closed connection is the answer.
+    if (res.status !== null) {
+      expect(res.status).toBe(408);
+      expect(JSON.parse(res.body)).toEqual({ error: 'the request was not received within 1000 ms', statusCode: 408 });
+    }
+    expect(lines.some((l) => /Z - - 408 \(the request was not received within 1000 ms\)$/.test(l))).toBe(true);
+    await expectHealthy();
+  });
+
+  it('logs nothing per request when quiet', async () => {
+    const quietLines: string[] = [];
+    const quiet = await buildServer(pc, modelInfo(classifier, path.join(dir, 'face-1')), { quiet: true, log: (line) => quietLines.push(line) });
+    try {
+      const address = await quiet.listen({ host: '127.0.0.1', port: 0 });
+      expect((await fetch(`${address}/api/health`)).status).toBe(200);
+      const bad = await fetch(`${address}/api/predict`, { method: 'POST', body: filePart('image', 'face.jpg', 'image/jpeg', faceJpeg), headers: { 'content-type': MULTIPART } });
+      expect(bad.status).toBe(400);
+      const big = await rawRequest(Number(new URL(address).port), `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+      expect(big.status).toBe(431);
+      expect(quietLines).toEqual([]);
+    } finally {
+      await quiet.close();
+    }
+  });
+});
+
 describe('the web page in chromium', () => {
   let context: BrowserContext;
   let live: FastifyInstance;
@@ -185,7 +342,7 @@ describe('the web page in chromium', () => {
   });
 
   it('uploads a dataset image, shows the label and certainty, and draws the photo', async () => {
-    live = await buildServer(pc, modelInfo(classifier, path.join(dir, 'face-1')));
+    live = await buildServer(pc, modelInfo(classifier, path.join(dir, 'face-1')), { quiet: true });
     const address = await live.listen({ host: '127.0.0.1', port: 0 });
     context = await launchChromium(path.join(dir, 'chromium-profile'));
     const page = await context.newPage();
