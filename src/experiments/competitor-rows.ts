@@ -1,13 +1,12 @@
-import path from 'node:path';
 import type { Split } from '../data/split.js';
-import { splitPart } from '../data/split.js';
+import { splitImageFile, splitPart } from '../data/split.js';
 import { bootstrapCI } from '../evaluate/bootstrap.js';
 import type { CompareRow, Competitor } from './compare-row.js';
 
 /** Scores gender models that ship in packages on the split's test images, with their own preprocessing and threshold. */
 export async function scoreCompetitors(split: Split, competitors: Competitor[], options: { resamples?: number; seed?: number } = {}): Promise<CompareRow[]> {
   const test = splitPart(split, 'test');
-  const files = test.map((im) => path.join(split.dataset.root, im.path));
+  const files = test.map((im) => splitImageFile(split, im));
   const labels = Uint8Array.from(test, (im) => im.label);
   const rows: CompareRow[] = [];
   for (const c of competitors) {

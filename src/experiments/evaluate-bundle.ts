@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readSplit } from '../data/split-file.js';
-import type { Split } from '../data/split.js';
+import { splitDatasetName, type Split } from '../data/split.js';
 import { BundleError } from '../errors.js';
 import { extractFeatures, type ExtractOptions } from '../features/extract-features.js';
 import { BUNDLE_MANIFEST } from '../train/bundle.js';
@@ -48,7 +48,7 @@ export async function evaluateBundle(dir: string, options: EvaluateBundleOptions
       options,
     );
     await writeJsonAtomically(path.join(dir, 'evaluation.json'), { ...evaluation, ...(await trainingRunFacts(path.join(dir, 'evaluation.json'))) });
-    await writeFileAtomically(path.join(dir, 'evaluation.md'), evaluationMarkdown(evaluation, `${classifier.manifest.base.id} on ${path.basename(split.dataset.root)}`));
+    await writeFileAtomically(path.join(dir, 'evaluation.md'), evaluationMarkdown(evaluation, `${classifier.manifest.base.id} on ${splitDatasetName(split)}`));
     if (options.saveThreshold) {
       await writeJsonAtomically(path.join(dir, BUNDLE_MANIFEST), { ...classifier.manifest, threshold: evaluation.threshold, thresholdRule: evaluation.choice.rule });
     }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Base } from '../bases/base.js';
 import { loadBase, type LoadBaseOptions } from '../zoo/index.js';
-import type { Split } from '../data/split.js';
+import { splitDatasetName, type Split } from '../data/split.js';
 import { BASE_WEIGHTS_BIN, saveBundle, type BundleManifest } from '../train/bundle.js';
 import { trainModel, type TrainModelOptions, type TrainedModel } from '../train/train-model.js';
 import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
@@ -93,6 +93,7 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
         splitFile: options.splitFile ? path.resolve(options.splitFile) : null,
         split: split.params,
         datasetRoot: split.dataset.root,
+        ...(split.sources ? { sources: split.sources.map((s) => ({ name: s.name, root: s.root })) } : {}),
         cores: os.cpus().length,
       },
       metrics: {
@@ -109,7 +110,7 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
     await saveBundle(outDir, model, manifest, baseWeights ? { baseWeights } : {});
     await writeJsonAtomically(path.join(outDir, 'history.json'), rest.history);
     await writeJsonAtomically(path.join(outDir, 'evaluation.json'), { ...evaluation, times: rest.times, features: rest.features ?? null });
-    await writeFileAtomically(path.join(outDir, 'evaluation.md'), evaluationMarkdown(evaluation, `${base.id} on ${path.basename(split.dataset.root)}`));
+    await writeFileAtomically(path.join(outDir, 'evaluation.md'), evaluationMarkdown(evaluation, `${base.id} on ${splitDatasetName(split)}`));
     return {
       base: { id: base.id, architecture: base.architecture, trainedOn: bundleBase.trainedOn, weightsHash: bundleBase.weightsHash, preprocess: base.preprocess, inputSize: base.inputSize, dim: base.dim },
       trained: rest,

@@ -1,7 +1,7 @@
 import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readSplit } from '../data/split-file.js';
-import type { Split } from '../data/split.js';
+import { splitImageFile, type Split } from '../data/split.js';
 import { BundleError, FacegenderError, UsageError } from '../errors.js';
 import type { Comparison } from '../experiments/compare.js';
 import { readBundleManifest } from '../train/bundle.js';
@@ -117,9 +117,20 @@ function imageRootOf(run: LoadedRun, split: Split | null, dataRoot: string | und
   return path.resolve(root);
 }
 
-async function thumbnailsFor(root: string, relPaths: Iterable<string>, options: ThumbnailOptions | undefined) {
-  const set = await makeThumbnails([...relPaths].map((p) => path.join(root, p)), options);
-  const lookup: ThumbnailLookup = (rel) => set.thumbnails.get(path.join(root, rel));
+/** An image's file from its path in the split: under the root, or, for a split of several sources, in its source's folder. */
+function imageFiles(root: string, split: Split | null): (rel: string) => string {
+  if (!split?.sources) return (rel) => path.join(root, rel);
+  const sources = new Set(split.sources.map((s) => s.name));
+  return (rel) => {
+    const source = rel.split('/')[0] as string;
+    return sources.has(source) ? splitImageFile(split, { path: rel, source }) : path.join(root, rel);
+  };
+}
+
+async function thumbnailsFor(root: string, relPaths: Iterable<string>, options: ThumbnailOptions | undefined, split: Split | null = null) {
+  const fileOf = imageFiles(root, split);
+  const set = await makeThumbnails([...relPaths].map(fileOf), options);
+  const lookup: ThumbnailLookup = (rel) => set.thumbnails.get(fileOf(rel));
   return { lookup, count: set.thumbnails.size, failed: set.failed };
 }
 
@@ -142,7 +153,7 @@ export async function buildModelReport(run: LoadedRun, options: { split?: Split 
   const ev = run.evaluation;
   const suspects = labelSuspectGroups([{ name: null, evaluation: ev }], split ? identityIndex(split.images) : null, options.references ?? 3);
   const plots = await renderRunPlots(run, 'm-');
-  const thumbs = await thumbnailsFor(imageRoot, [...ev.predictions.map((p) => p.path), ...suspectPaths(suspects)], options.thumbnails);
+  const thumbs = await thumbnailsFor(imageRoot, [...ev.predictions.map((p) => p.path), ...suspectPaths(suspects)], options.thumbnails, split);
   const html = modelReportHtml({ run, plots, thumbnail: thumbs.lookup, suspects, imageRoot, missingImages: thumbs.failed, generatedAt: new Date().toISOString() });
   return {
     html,
@@ -208,7 +219,7 @@ export async function writeCompareReport(compareDir: string, options: ReportOpti
     options.references ?? 3,
   );
   const paths = [...runs.flatMap((r) => r.run.evaluation.predictions.map((p) => p.path)), ...suspectPaths(suspects)];
-  const thumbs = await thumbnailsFor(imageRoot, paths, options.thumbnails);
+  const thumbs = await thumbnailsFor(imageRoot, paths, options.thumbnails, split);
   const bars = accuracyBars(comparison.rows, comparison.study);
   const barsSvg = await renderSvg(accuracyBarsSpec(bars), { idPrefix: 'cmp-bars-' });
   const html = compareReportHtml({

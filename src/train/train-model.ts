@@ -1,11 +1,10 @@
-import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Base } from '../bases/base.js';
 import type { TrainableBase } from '../bases/base.js';
 import { isFineTunable, type FineTunedBase } from '../bases/fine-tunable.js';
 import { fineTunableBasesText } from '../zoo/index.js';
 import type { AugmentParams } from '../data/augment.js';
-import { splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
+import { splitImageFile, splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
 import { extractFeatures } from '../features/extract-features.js';
 import { UsageError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
@@ -71,7 +70,7 @@ export interface TrainedModel {
 
 export function partFiles(split: Split, part: Part): { images: SplitImage[]; files: string[]; labels: Uint8Array } {
   const images = splitPart(split, part);
-  return { images, files: images.map((im) => path.join(split.dataset.root, im.path)), labels: Uint8Array.from(images, (im) => im.label) };
+  return { images, files: images.map((im) => splitImageFile(split, im)), labels: Uint8Array.from(images, (im) => im.label) };
 }
 
 function isTrainable(base: Base): base is TrainableBase {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { facegender } from '../helpers/cli.js';
-import { CELEBA, CELEBA_ATTRIBUTES, CELEBA_IDENTITIES } from '../helpers/shared.js';
+import { CELEBA, CELEBA_ATTRIBUTES, CELEBA_IDENTITIES, MEBEAUTY } from '../helpers/shared.js';
 
 describe('facegender split', () => {
   it('writes an identity-disjoint, balanced 5000/750/750 split of celeba-10k', async () => {
@@ -47,5 +47,45 @@ describe('facegender split', () => {
     }
     const top = await facegender(['--help']);
     expect(top.stdout).toMatch(/split \[options\]/);
+  });
+
+  it('splits two folders, each with its own settings: CelebA 5000/750/750 identity-disjoint, MEBeauty stratified by ethnicity', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fg-cli-'));
+    const out = path.join(dir, 'new', 'split.json');
+    const r = await facegender([
+      'split',
+      '--data', `${CELEBA},attributes=${CELEBA_ATTRIBUTES},identities=${CELEBA_IDENTITIES}`,
+      '--data', `${MEBEAUTY},train=1500,val=200,test=300,stratify=ethnicity`,
+      '--balanced', '--seed', '1', '--out', out,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`celeba-10k (${CELEBA}): 10000 images, 5783 female, 4217 male`);
+    expect(r.stdout).toContain(`mebeauty-2k (${MEBEAUTY}): 2302 images, 1223 female, 1079 male`);
+    expect(r.stdout).toContain(`groups from ${path.join(MEBEAUTY, 'groups.csv')} (ethnicity)`);
+    expect(r.stdout).toMatch(/^test\t1050\t\d+\t525\t525$/m);
+    // CelebA's parts are those of the single-folder split (the README's table: 2699, 420, 410 identities).
+    expect(r.stdout).toMatch(/^celeba-10k\ttrain\t5000\t2699\t2500\t2500$/m);
+    expect(r.stdout).toMatch(/^celeba-10k\ttest\t750\t410\t375\t375$/m);
+    expect(r.stdout).toMatch(/^mebeauty-2k\ttest\t300\t300\t150\t150$/m);
+    expect(r.stdout).toContain('mebeauty-2k: 1500/200/300, balanced by class and ethnicity, split by image');
+    const split = JSON.parse(await readFile(out, 'utf8'));
+    expect(split.version).toBe(2);
+    expect(split.sources.map((s: { name: string; root: string }) => [s.name, s.root])).toEqual([['celeba-10k', CELEBA], ['mebeauty-2k', MEBEAUTY]]);
+    const meTest = split.images.filter((im: { source: string; part: string }) => im.source === 'mebeauty-2k' && im.part === 'test');
+    const ethnicities = new Set(meTest.map((im: { groups: { ethnicity: string } }) => im.groups.ethnicity));
+    expect(ethnicities.size).toBe(6);
+    for (const label of [0, 1]) expect(meTest.filter((im: { label: number }) => im.label === label).length).toBe(150);
+  });
+
+  it('wants per-folder files with several folders, and names a bad setting', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fg-cli-'));
+    const shared = await facegender(['split', '--data', CELEBA, '--data', MEBEAUTY, '--identities', CELEBA_IDENTITIES, '--out', path.join(dir, 's.json')]);
+    expect(shared.code).toBe(1);
+    expect(shared.stderr.trim()).toBe('error: with several --data folders, give --identities per folder, e.g. --data DIR,identities=FILE');
+    const bad = await facegender(['split', '--data', `${MEBEAUTY},tests=3`, '--out', path.join(dir, 's.json')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain(`unknown setting "tests" in "${MEBEAUTY},tests=3"`);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
