@@ -3,7 +3,7 @@ import { bootstrapCI, type BootstrapCI } from './bootstrap.js';
 import { certainty, predictedLabel } from './certainty.js';
 import { confidentlyWrong, identityMajorityConflicts, type ConfidentMistake, type IdentityConflicts } from './label-suspects.js';
 import { binaryMetrics, reliabilityBins, rocCurve, type BinaryMetrics, type ReliabilityBin, type RocPoint } from './metrics.js';
-import { DEFAULT_SUBGROUP_ATTRIBUTES, subgroupAccuracy, type SubgroupReport } from './subgroups.js';
+import { categoryAccuracy, DEFAULT_SUBGROUP_ATTRIBUTES, subgroupAccuracy, type CategoryReport, type SubgroupReport } from './subgroups.js';
 import { chooseThreshold, sweepThresholds, type SweepRow, type ThresholdChoice } from './threshold-sweep.js';
 
 export interface EvaluateOptions {
@@ -23,6 +23,9 @@ export interface Prediction {
   predicted: 0 | 1;
   certainty: number;
   identity?: string;
+  /** The image's source, in a split of several folders. */
+  source?: string;
+  groups?: Record<string, string>;
 }
 
 export interface Evaluation {
@@ -35,7 +38,10 @@ export interface Evaluation {
   ci: BootstrapCI;
   roc: RocPoint[] | null;
   reliability: ReliabilityBin[];
+  /** Attribute subgroups, on the test images that have attributes. */
   subgroups: SubgroupReport | null;
+  /** Accuracy per source (with several) and per value of each group column (e.g. ethnicity); null when the split has neither. */
+  groups: CategoryReport | null;
   /** Test predictions in split order. */
   predictions: Prediction[];
   suspects: {
@@ -58,7 +64,7 @@ export interface ScoredPart {
  * images most likely to be mislabelled.
  */
 export function evaluatePredictions(
-  split: { classNames: string[]; attributeNames: string[]; images: SplitImage[] },
+  split: { classNames: string[]; attributeNames: string[]; groupColumns?: readonly string[]; images: SplitImage[] },
   val: ScoredPart,
   test: ScoredPart,
   options: EvaluateOptions = {},
@@ -74,12 +80,33 @@ export function evaluatePredictions(
 
   let subgroups: SubgroupReport | null = null;
   const wanted = (options.subgroupAttributes ?? DEFAULT_SUBGROUP_ATTRIBUTES).filter((a) => split.attributeNames.includes(a));
-  if (wanted.length > 0 && test.images.every((im) => im.attributes)) {
-    subgroups = subgroupAccuracy(testLabels, test.probs, threshold, test.images.map((im) => im.attributes as number[]), split.attributeNames, { attributes: wanted, resamples, seed });
+  // With several sources, only some images carry attributes: the subgroups are theirs.
+  const withAttributes = test.images.flatMap((im, i) => (im.attributes ? [i] : []));
+  if (wanted.length > 0 && withAttributes.length > 0) {
+    subgroups = subgroupAccuracy(
+      Uint8Array.from(withAttributes, (i) => testLabels[i] as number),
+      Float32Array.from(withAttributes, (i) => test.probs[i] as number),
+      threshold,
+      withAttributes.map((i) => test.images[i]?.attributes as number[]),
+      split.attributeNames,
+      { attributes: wanted, resamples, seed },
+    );
   }
+  const groupColumns = [...(test.images.some((im) => im.source !== undefined) ? ['source'] : []), ...(split.groupColumns ?? [])];
+  const groups =
+    groupColumns.length > 0 && test.images.length > 0
+      ? categoryAccuracy(testLabels, test.probs, threshold, test.images.map((im) => ({ ...im.groups, ...(im.source !== undefined ? { source: im.source } : {}) })), groupColumns, { resamples, seed })
+      : null;
 
   const scored = (part: ScoredPart) =>
-    part.images.map((im, i) => ({ path: im.path, label: im.label, prob: part.probs[i] as number, ...(im.identity !== undefined ? { identity: im.identity } : {}) }));
+    part.images.map((im, i) => ({
+      path: im.path,
+      label: im.label,
+      prob: part.probs[i] as number,
+      ...(im.identity !== undefined ? { identity: im.identity } : {}),
+      ...(im.source !== undefined ? { source: im.source } : {}),
+      ...(im.groups ? { groups: im.groups } : {}),
+    }));
   const wrong = [
     ...confidentlyWrong(scored(val), threshold, minCertainty).map((m) => ({ ...m, part: 'val' as const })),
     ...confidentlyWrong(scored(test), threshold, minCertainty).map((m) => ({ ...m, part: 'test' as const })),
@@ -97,6 +124,7 @@ export function evaluatePredictions(
     roc: rocCurve(testLabels, test.probs),
     reliability: reliabilityBins(testLabels, test.probs),
     subgroups,
+    groups,
     predictions: scored(test).map((p) => ({ ...p, predicted: predictedLabel(p.prob, threshold), certainty: certainty(p.prob, threshold) })),
     suspects: {
       minCertainty,

@@ -1,5 +1,6 @@
 import type { Interval } from './bootstrap.js';
 import type { Evaluation } from './evaluate-predictions.js';
+import type { CategoryReport } from './subgroups.js';
 
 const pct = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(digits)}%`);
 const num = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '—' : v.toFixed(digits));
@@ -50,6 +51,7 @@ export function evaluationMarkdown(e: Evaluation, title = 'Evaluation'): string 
     if (gap) lines.push('', `Largest gap: **${gap.attribute}**, ${pct(gap.groupAccuracy)} with against ${pct(gap.complementAccuracy)} without (${pct(gap.gap)}).`);
     lines.push('');
   }
+  if (e.groups) lines.push(...groupsMarkdown(e.groups, e.classNames, '## Per source and group (test)'));
   lines.push(`## Likely label errors`, '', `Wrong with certainty ≥ ${pct(e.suspects.minCertainty, 0)} (validation and test): ${e.suspects.confidentlyWrong.length}`, '');
   for (const s of e.suspects.confidentlyWrong) {
     lines.push(`- ${s.part} ${s.path}: labelled ${e.classNames[s.label]}, predicted ${e.classNames[s.predicted]} with ${pct(s.certainty)}`);
@@ -61,4 +63,22 @@ export function evaluationMarkdown(e: Evaluation, title = 'Evaluation'): string 
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** Accuracy per value of each categorical column (source, ethnicity…), with intervals, per-class accuracy and the largest gap. */
+export function groupsMarkdown(report: CategoryReport, classNames: readonly string[], heading: string): string[] {
+  const [c0 = 'class 0', c1 = 'class 1'] = classNames;
+  const lines = [heading, ''];
+  for (const c of report.columns) {
+    lines.push(`### ${c.column} (${c.n} images)`, '', `| ${c.column} | n | accuracy [95% CI] | ${c0} | ${c1} |`, '|---|---|---|---|---|');
+    for (const g of c.groups) {
+      const cls = (x: { n: number; accuracy: number | null }) => `${pct(x.accuracy)} (${x.n})`;
+      lines.push(`| ${g.value} | ${g.n} | ${pct(g.accuracy)} [${pct(g.lo)}, ${pct(g.hi)}] | ${cls(g.perClass.female)} | ${cls(g.perClass.male)} |`);
+    }
+    if (c.best && c.worst) lines.push('', `Gap: ${pct(c.gap)} between ${c.best.value} (${pct(c.best.accuracy)}) and ${c.worst.value} (${pct(c.worst.accuracy)}).`);
+    lines.push('');
+  }
+  const gap = report.largestGap;
+  if (gap && report.columns.length > 1) lines.push(`Largest gap: **${gap.column}**, ${gap.best.value} ${pct(gap.best.accuracy)} against ${gap.worst.value} ${pct(gap.worst.accuracy)} (${pct(gap.gap)}).`, '');
+  return lines;
 }

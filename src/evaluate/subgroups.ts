@@ -79,8 +79,7 @@ export function subgroupAccuracy(
     if (j < 0) throw new UsageError(`subgroups: unknown attribute "${name}"; the attribute table has ${attributeNames.join(', ') || 'no attributes'}`);
     return j;
   });
-  const correct = new Uint8Array(n);
-  for (let i = 0; i < n; i++) correct[i] = ((probs[i] as number) > threshold ? 1 : 0) === labels[i] ? 1 : 0;
+  const correct = correctness(labels, probs, threshold);
 
   const rows = wanted.map((attribute, a): SubgroupRow => {
     const column = columns[a] as number;
@@ -140,4 +139,95 @@ function groupAccuracy(
   );
   const accuracy = right / m;
   return { n: m, accuracy, lo: ci.lo, hi: ci.hi, errorRate: 1 - accuracy, perClass };
+}
+
+/** Accuracy of the images with one value of a categorical column. */
+export interface CategoryGroup extends GroupAccuracy {
+  value: string;
+}
+
+export interface CategoryColumn {
+  column: string;
+  /** Images that have a value in this column (the others are left out of it). */
+  n: number;
+  /** One per value, in code-point order of the values. */
+  groups: CategoryGroup[];
+  /** Best and worst accuracy among the values; null when fewer than two values hold images. */
+  best: { value: string; accuracy: number } | null;
+  worst: { value: string; accuracy: number } | null;
+  gap: number | null;
+}
+
+export interface CategoryReport {
+  n: number;
+  threshold: number;
+  resamples: number;
+  level: number;
+  seed: number;
+  columns: CategoryColumn[];
+  /** The column whose best and worst values are furthest apart (first in column order on a tie). */
+  largestGap: { column: string; best: { value: string; accuracy: number }; worst: { value: string; accuracy: number }; gap: number } | null;
+}
+
+/**
+ * Accuracy per value of categorical columns (e.g. source → celeba-10k / mebeauty-2k, ethnicity →
+ * asian / black / …), each with its bootstrap interval, and the gap between the best and the worst
+ * value of each column. `rows[i][column]` is image i's value; an image without a value is left
+ * out of that column. Each value's interval is drawn from its own stream keyed by (seed, column,
+ * value), so it does not change when other columns or images of other values are added.
+ */
+export function categoryAccuracy(
+  labels: Labels,
+  probs: Probs,
+  threshold: number,
+  rows: ArrayLike<Readonly<Record<string, string | undefined>> | undefined>,
+  columns: readonly string[],
+  options: Omit<SubgroupOptions, 'attributes'> = {},
+): CategoryReport {
+  const n = checkScores(labels, probs);
+  checkThreshold(threshold);
+  const { resamples = 1000, seed = 1, level = 0.95 } = options;
+  if (rows.length !== n) throw new UsageError(`groups: ${n} images but ${rows.length} group rows`);
+  const correct = correctness(labels, probs, threshold);
+  const out = columns.map((column): CategoryColumn => {
+    const members = new Map<string, number[]>();
+    for (let i = 0; i < n; i++) {
+      const v = rows[i]?.[column];
+      if (v === undefined) continue;
+      const list = members.get(v);
+      if (list) list.push(i);
+      else members.set(v, [i]);
+    }
+    const groups = [...members.keys()]
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .map((value) => ({ value, ...groupAccuracy(members.get(value) as number[], labels, correct, { resamples, level, random: SeededRandom.keyed(seed, column, value) }) }));
+    let best: CategoryColumn['best'] = null, worst: CategoryColumn['worst'] = null;
+    for (const g of groups) {
+      if (g.accuracy === null) continue;
+      if (!best || g.accuracy > best.accuracy) best = { value: g.value, accuracy: g.accuracy };
+      if (!worst || g.accuracy < worst.accuracy) worst = { value: g.value, accuracy: g.accuracy };
+    }
+    const defined = groups.filter((g) => g.accuracy !== null).length >= 2;
+    return {
+      column,
+      n: groups.reduce((s, g) => s + g.n, 0),
+      groups,
+      best: defined ? best : null,
+      worst: defined ? worst : null,
+      gap: defined && best && worst ? best.accuracy - worst.accuracy : null,
+    };
+  });
+  let largestGap: CategoryReport['largestGap'] = null;
+  for (const c of out) {
+    if (c.gap === null || !c.best || !c.worst || (largestGap && c.gap <= largestGap.gap)) continue;
+    largestGap = { column: c.column, best: c.best, worst: c.worst, gap: c.gap };
+  }
+  return { n, threshold, resamples, level, seed, columns: out, largestGap };
+}
+
+function correctness(labels: Labels, probs: Probs, threshold: number): Uint8Array {
+  const n = labels.length;
+  const correct = new Uint8Array(n);
+  for (let i = 0; i < n; i++) correct[i] = ((probs[i] as number) > threshold ? 1 : 0) === labels[i] ? 1 : 0;
+  return correct;
 }

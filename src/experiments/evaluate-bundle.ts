@@ -42,7 +42,7 @@ export async function evaluateBundle(dir: string, options: EvaluateBundleOptions
       return headProbs(classifier.model, feats.views[0] as Float32Array, feats.dim);
     };
     const evaluation = evaluatePredictions(
-      { classNames: split.dataset.classNames, attributeNames: split.dataset.attributeNames, images: split.images },
+      { ...split.dataset, images: split.images },
       { images: parts.val.images, probs: await probsOf(parts.val.files) },
       { images: parts.test.images, probs: await probsOf(parts.test.files) },
       options,

@@ -55,7 +55,7 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
     const baseWeights = tuned?.weightsBytes();
     const t0 = performance.now();
     const evaluation = evaluatePredictions(
-      { classNames: split.dataset.classNames, attributeNames: split.dataset.attributeNames, images: split.images },
+      { ...split.dataset, images: split.images },
       { images: trained.images.val, probs: trained.probs.val },
       { images: trained.images.test, probs: trained.probs.test },
       options,

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { confidentlyWrong, identityMajorityConflicts, type LabelledItem } from '../../src/evaluate/label-suspects.js';
-import { DEFAULT_SUBGROUP_ATTRIBUTES, subgroupAccuracy } from '../../src/evaluate/subgroups.js';
+import { categoryAccuracy, DEFAULT_SUBGROUP_ATTRIBUTES, subgroupAccuracy } from '../../src/evaluate/subgroups.js';
 import { UsageError } from '../../src/errors.js';
 import { CELEBA, CELEBA_IDENTITIES } from '../helpers/shared.js';
 
@@ -98,6 +98,55 @@ describe('subgroupAccuracy', () => {
     const bad = c.attrs.map((r) => [...r]);
     bad[3]![0] = 2;
     expect(() => subgroupAccuracy(c.labels, c.probs, 0.5, bad, c.names, options)).toThrow(UsageError);
+  });
+});
+
+describe('categoryAccuracy', () => {
+  // The 200 images above, with a source (first 80 "a", the rest "b") and a three-valued column
+  // (i % 3 → x, y, z) that images 190-199 lack.
+  const c = constructed();
+  const rows = c.labels.map((_, i) => ({ source: i < 80 ? 'a' : 'b', ...(i < 190 ? { tone: ['x', 'y', 'z'][i % 3] } : {}) }));
+  const right = c.labels.map((y, i) => ((c.probs[i] as number) > 0.5 ? 1 : 0) === y);
+  const count = (pick: (i: number) => boolean) => {
+    const idx = right.map((_, i) => i).filter(pick);
+    return { n: idx.length, accuracy: idx.filter((i) => right[i]).length / idx.length };
+  };
+
+  it('gives each value its count and accuracy, counted here independently, and the best-worst gap', () => {
+    const report = categoryAccuracy(c.labels, c.probs, 0.5, rows, ['source', 'tone'], { resamples: 300 });
+    const [source, tone] = report.columns;
+    // Source a = images 0-79: the 20 wrong Males of 0-49, plus 57, 69, 76 → 57/80.
+    expect(source?.groups.map((g) => [g.value, g.n, g.accuracy])).toEqual([
+      ['a', 80, 57 / 80],
+      ['b', 120, count((i) => i >= 80).accuracy],
+    ]);
+    expect(count((i) => i < 80)).toEqual({ n: 80, accuracy: 57 / 80 });
+    expect(source?.n).toBe(200);
+    expect(source?.best).toEqual({ value: 'b', accuracy: 115 / 120 });
+    expect(source?.gap).toBeCloseTo(115 / 120 - 57 / 80, 12);
+    expect(tone?.n).toBe(190);
+    for (const [k, value] of ['x', 'y', 'z'].entries()) {
+      const g = tone?.groups[k];
+      const want = count((i) => i < 190 && i % 3 === k);
+      expect([g?.value, g?.n]).toEqual([value, want.n]);
+      expect(g?.accuracy).toBeCloseTo(want.accuracy, 12);
+      expect(g!.lo!).toBeLessThanOrEqual(g!.accuracy!);
+      expect(g!.hi!).toBeGreaterThanOrEqual(g!.accuracy!);
+      expect(g!.perClass.female.n + g!.perClass.male.n).toBe(want.n);
+    }
+    const gaps = report.columns.map((col) => col.gap as number);
+    expect(report.largestGap?.column).toBe(gaps[0]! >= gaps[1]! ? 'source' : 'tone');
+    expect(report.largestGap?.gap).toBe(Math.max(...gaps));
+  });
+
+  it('keys each value\'s interval by column and value, and has no gap with a single value', () => {
+    const a = categoryAccuracy(c.labels, c.probs, 0.5, rows, ['source', 'tone'], { resamples: 300 });
+    const alone = categoryAccuracy(c.labels, c.probs, 0.5, rows, ['tone'], { resamples: 300 });
+    expect(alone.columns[0]).toEqual(a.columns[1]);
+    const one = categoryAccuracy(c.labels, c.probs, 0.5, rows.map(() => ({ source: 'only' })), ['source'], { resamples: 50 });
+    expect(one.columns[0]).toMatchObject({ n: 200, gap: null, best: null, worst: null });
+    expect(one.largestGap).toBeNull();
+    expect(() => categoryAccuracy(c.labels, c.probs, 0.5, rows.slice(1), ['source'])).toThrow(/200 images but 199 group rows/);
   });
 });
 
