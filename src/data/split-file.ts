@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SplitError } from '../errors.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
@@ -14,7 +14,6 @@ function serialise(split: Split): string {
 }
 
 export async function writeSplit(split: Split, file: string): Promise<void> {
-  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   await writeFileAtomically(file, serialise(split));
 }
 

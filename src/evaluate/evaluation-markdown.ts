@@ -1,5 +1,6 @@
 import type { Interval } from './bootstrap.js';
 import type { Evaluation } from './evaluate-predictions.js';
+import type { LabelledEvaluation } from './evaluate-labelled.js';
 import type { CategoryReport } from './subgroups.js';
 
 const pct = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(digits)}%`);
@@ -75,10 +76,49 @@ export function groupsMarkdown(report: CategoryReport, classNames: readonly stri
       const cls = (x: { n: number; accuracy: number | null }) => `${pct(x.accuracy)} (${x.n})`;
       lines.push(`| ${g.value} | ${g.n} | ${pct(g.accuracy)} [${pct(g.lo)}, ${pct(g.hi)}] | ${cls(g.perClass.female)} | ${cls(g.perClass.male)} |`);
     }
-    if (c.best && c.worst) lines.push('', `Gap: ${pct(c.gap)} between ${c.best.value} (${pct(c.best.accuracy)}) and ${c.worst.value} (${pct(c.worst.accuracy)}).`);
+    if (c.best && c.worst) {
+      lines.push('', c.gap === 0 ? `No gap: every value at ${pct(c.best.accuracy)}.` : `Gap: ${pct(c.gap)} between ${c.best.value} (${pct(c.best.accuracy)}) and ${c.worst.value} (${pct(c.worst.accuracy)}).`);
+    }
     lines.push('');
   }
   const gap = report.largestGap;
   if (gap && report.columns.length > 1) lines.push(`Largest gap: **${gap.column}**, ${gap.best.value} ${pct(gap.best.accuracy)} against ${gap.worst.value} ${pct(gap.worst.accuracy)} (${pct(gap.gap)}).`, '');
   return lines;
+}
+
+/** A readable summary of an evaluation on labelled photos (`evaluate --data`). */
+export function labelledEvaluationMarkdown(e: LabelledEvaluation, title: string, facts: string[] = []): string {
+  const [c0 = 'class 0', c1 = 'class 1'] = e.classNames;
+  const m = e.metrics;
+  const count = (iv: Interval) => `${iv.value ?? '—'} [${iv.lo ?? '—'}, ${iv.hi ?? '—'}]`;
+  const row = (t: number, name: string) => `| ${name} | ${(e.confusion[t] ?? []).map(count).join(' | ')} |`;
+  const lines = [
+    `# ${title}`,
+    '',
+    ...facts.map((f) => `- ${f}`),
+    ...(facts.length ? [''] : []),
+    `${e.n} photos at threshold **${e.threshold}**; ${e.noFace} gave no face (counted as errors)${e.severalFaces ? `, ${e.severalFaces} had several faces (the surest was classified)` : ''}.`,
+    '',
+    `## Metrics, ${Math.round(e.level * 100)}% bootstrap intervals (${e.resamples} resamples, seed ${e.seed})`,
+    '',
+    '| metric | value [95% CI] |',
+    '|---|---|',
+    `| accuracy | ${formatInterval(m.accuracy, true)} |`,
+    `| precision (${c1}) | ${formatInterval(m.precision, true)} |`,
+    `| recall (${c1} accuracy) | ${formatInterval(m.recall, true)} |`,
+    `| specificity (${c0} accuracy) | ${formatInterval(m.specificity, true)} |`,
+    `| F1 | ${formatInterval(m.f1, false)} |`,
+    `| no face found | ${formatInterval(m.noFaceRate, true)} |`,
+    `| accuracy where a face was found | ${e.faceAccuracy ? formatInterval(e.faceAccuracy, true) : '—'} |`,
+    '',
+    '### Confusion matrix (rows: true, columns: predicted; counts [95% CI])',
+    '',
+    `| | ${c0} | ${c1} | no face |`,
+    '|---|---|---|---|',
+    row(0, c0),
+    row(1, c1),
+    '',
+  ];
+  if (e.groups) lines.push(...groupsMarkdown(e.groups, e.classNames, '## Groups (a photo without a face counts as an error)'));
+  return lines.join('\n');
 }

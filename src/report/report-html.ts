@@ -78,9 +78,9 @@ export function escapeHtml(text: string): string {
 }
 const e = escapeHtml;
 
-const pct = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(digits)}%`);
+export const pct = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(digits)}%`);
 const num = (v: number | null | undefined, digits = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
-const ci = (iv: Interval | undefined, asPercent: boolean) => {
+export const ci = (iv: Interval | undefined, asPercent: boolean) => {
   if (!iv) return '—';
   const f = (v: number | null) => (asPercent ? pct(v) : num(v));
   return `${f(iv.value)} <span class="ci">[${f(iv.lo)}, ${f(iv.hi)}]</span>`;
@@ -92,7 +92,7 @@ export function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'x';
 }
 
-function table(head: string[], rows: string[][], options: { caption?: string; rowClass?: (i: number) => string | null; cls?: string } = {}): string {
+export function table(head: string[], rows: string[][], options: { caption?: string; rowClass?: (i: number) => string | null; cls?: string } = {}): string {
   const body = rows
     .map((r, i) => {
       const c = options.rowClass?.(i);
@@ -111,19 +111,19 @@ ${numbers ? `<details><summary>Numbers behind this plot</summary>${numbers}</det
 </figure>`;
 }
 
-function heading(level: number, text: string, id?: string): string {
+export function heading(level: number, text: string, id?: string): string {
   const h = Math.min(Math.max(level, 1), 6);
   return `<h${h}${id ? ` id="${e(id)}"` : ''}>${text}</h${h}>`;
 }
 
 // ---------------------------------------------------------------- galleries
 
-interface CardLine {
+export interface CardLine {
   text: string;
   cls?: string;
 }
 
-function card(thumbnail: ThumbnailLookup, relPath: string, alt: string, lines: CardLine[], cls: string): string {
+export function card(thumbnail: ThumbnailLookup, relPath: string, alt: string, lines: CardLine[], cls: string): string {
   const t = thumbnail(relPath);
   const picture = t
     ? `<img src="${t.dataUri}" width="${t.width}" height="${t.height}" alt="${e(alt)}">`
@@ -131,7 +131,7 @@ function card(thumbnail: ThumbnailLookup, relPath: string, alt: string, lines: C
   return `<li class="card ${cls}">${picture}${lines.map((l) => `<span class="${l.cls ?? 'line'}">${e(l.text)}</span>`).join('')}<span class="file" title="${e(relPath)}">${e(relPath)}</span></li>`;
 }
 
-function gallery(name: string, cards: string[], empty: string): string {
+export function gallery(name: string, cards: string[], empty: string): string {
   if (cards.length === 0) return `<p class="empty" data-gallery-empty="${e(name)}">${empty}</p>`;
   return `<ul class="gallery" data-gallery="${e(name)}">\n${cards.join('\n')}\n</ul>`;
 }
@@ -384,7 +384,7 @@ li.card .file{color:var(--muted);font-family:ui-monospace,monospace;font-size:.6
 footer{margin-top:3rem;color:var(--muted);font-size:.85rem}
 `;
 
-function page(title: string, body: string): string {
+export function page(title: string, body: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -404,14 +404,14 @@ ${body}
 `;
 }
 
-function missingNote(missing: ReadonlyArray<{ file: string; reason: string }>, imageRoot: string): string {
+export function missingNote(missing: ReadonlyArray<{ file: string; reason: string }>, imageRoot: string): string {
   if (missing.length === 0) return '';
   const shown = missing.slice(0, 20).map((m) => `<li>${e(m.reason)}</li>`).join('');
   return `<div class="warn" role="note"><strong>${missing.length} image${missing.length === 1 ? '' : 's'} could not be shown</strong> (looked under ${e(imageRoot)}; pass the dataset's new place with --data if it moved):<ul>${shown}</ul>${missing.length > 20 ? `<p>… and ${missing.length - 20} more.</p>` : ''}</div>`;
 }
 
-function footer(generatedAt: string | undefined, source: string): string {
-  return `<footer>Made by <code>facegender report</code> from ${e(source)}${generatedAt ? ` on ${e(generatedAt)}` : ''}. The page is self-contained: plots are inline SVG, images are inline thumbnails, and it loads nothing from the network.</footer>`;
+export function footer(generatedAt: string | undefined, source: string, command = 'facegender report'): string {
+  return `<footer>Made by <code>${e(command)}</code> from ${e(source)}${generatedAt ? ` on ${e(generatedAt)}` : ''}. The page is self-contained: plots are inline SVG, images are inline thumbnails, and it loads nothing from the network.</footer>`;
 }
 
 export function modelReportHtml(input: ModelReportInput): string {
