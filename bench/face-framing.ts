@@ -11,7 +11,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadFaceDetector } from '../src/detect/face-detector.js';
+import { loadSsdDetector as loadFaceDetector } from '../src/detect/ssd-detector.js';
 import { decodeImage } from '../src/data/decode.js';
 import { CELEBA_FRAME, fivePoints, type Point } from '../src/data/face-align.js';
 import { padImage } from '../src/data/pad-image.js';

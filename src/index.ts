@@ -40,7 +40,8 @@ export { type CompareRow } from './experiments/compare-row.js';
 // 7 Making predictions
 export { loadClassifier, type Classifier, type Classification } from './predict/classifier.js';
 export { createPhotoClassifier, classifyPhotoFiles, type PhotoClassifier, type PhotoFace, type PhotoResult } from './predict/classify-photo.js';
-export { loadFaceDetector, type FaceDetector } from './detect/face-detector.js';
+export { loadFaceDetector } from './detect/load-detector.js';
+export type { FaceDetector, FaceDetectorOptions } from './detect/face-detector.js';
 export { findFaces } from './detect/find-faces.js';
 export { alignFace, CELEBA_FRAME, CELEBA_FACE_TEMPLATE } from './data/face-align.js';
 export { loadCompetitors, COMPETITOR_IDS } from './competitors/index.js';

@@ -30,8 +30,8 @@ const RANK: Record<string, number> = {
   'index.ts': 13,
 };
 
-/** The one sanctioned import between rooms of one rank: a competitor may find faces first. */
-const SIBLING_IMPORTS = new Set(['competitors->detect']);
+/** The sanctioned imports between rooms of one rank: a competitor may find faces first; every room, util included, throws the typed errors. */
+const SIBLING_IMPORTS = new Set(['competitors->detect', 'util->errors.ts']);
 
 function roomOf(rel: string): string {
   const parts = rel.split('/');

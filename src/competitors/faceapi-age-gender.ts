@@ -5,7 +5,7 @@ import { padImage, type BorderFill } from '../data/pad-image.js';
 import { UsageError } from '../errors.js';
 import type { GenderModel, GenderModelOptions, GenderScores } from './gender-model.js';
 import { clipToImage, type PixelBox } from '../detect/box.js';
-import { detectionBox, squareResized } from '../detect/face-detector.js';
+import { detectionBox, squareResized } from '../detect/ssd-detector.js';
 import {
   ageGenderForward,
   disposeFaceapiNets,

@@ -71,9 +71,10 @@ function mean(points: readonly Point[], indices: readonly number[]): Point {
   return { x: x / indices.length, y: y / indices.length };
 }
 
-/** Eye centres, nose tip and mouth corners from 68 landmarks. */
+/** Eye centres, nose tip and mouth corners from 68 landmarks, or the five themselves. */
 export function fivePoints(landmarks: readonly Point[]): FivePoints {
-  if (landmarks.length !== 68) throw new UsageError(`expected 68 face landmarks, got ${landmarks.length}`);
+  if (landmarks.length === 5) return [...landmarks] as FivePoints;
+  if (landmarks.length !== 68) throw new UsageError(`expected 5 or 68 face landmarks, got ${landmarks.length}`);
   return [mean(landmarks, LEFT_EYE), mean(landmarks, RIGHT_EYE), landmarks[NOSE_TIP] as Point, landmarks[MOUTH_LEFT] as Point, landmarks[MOUTH_RIGHT] as Point];
 }
 
@@ -199,7 +200,7 @@ export interface AlignedFace {
   scale: number;
 }
 
-/** The face with these 68 landmarks, cut from `image` in CelebA's framing at `size` (default 178x218). */
+/** The face with these 5 or 68 landmarks, cut from `image` in CelebA's framing at `size` (default 178x218). */
 export function alignFace(image: DecodedImage, landmarks: readonly Point[], size: ImageSize = CELEBA_FRAME): AlignedFace {
   const toFrame = celebaAlignment(landmarks, size);
   const warped = warpSimilarity(image, invertSimilarity(toFrame), size);

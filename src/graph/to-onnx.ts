@@ -41,6 +41,11 @@ export interface GraphToOnnxOptions {
   inputSize?: ImageSize;
   /** Names the model (its model.json path) in error messages. */
   label?: string;
+  /**
+   * More nodes to output beside `outputNode` (a detector has several heads). They come out as
+   * `features_1`, `features_2`, ... in this order, 4-D ones in NHWC like the first, never pooled.
+   */
+  extraOutputs?: readonly string[];
 }
 
 export interface ConvertedGraph {
@@ -52,6 +57,10 @@ export interface ConvertedGraph {
   inputDims: Array<number | string>;
   /** The output's shape in TensorFlow's order (NHWC for 4-D outputs); -1 where unknown. */
   outputShape: number[];
+  /** Every output: `outputName` first, then one per `extraOutputs` entry. */
+  outputNames: string[];
+  /** Their shapes, as `outputShape`. */
+  outputShapes: number[][];
   /** TensorFlow ops converted, with their counts, for logs. */
   opCounts: Record<string, number>;
 }
@@ -723,25 +732,33 @@ class GraphConverter {
     this.initializers.push(...initializers);
   }
 
-  convert(): ConvertedGraph {
-    const { outputNode, pooling = 'none' } = this.options;
-    if (!this.nodes.has(outputNode)) throw new WeightsError(`has no node '${outputNode}' to convert`, this.options.label);
-    this.convertFrom(outputNode);
-    const last = this.values.get(outputNode) as Value;
-    const node = this.nodes.get(outputNode) as TfjsGraphNode;
+  /** Emits the graph output `outName` for the converted node `target`. */
+  private emitOutput(target: string, outName: string, pooling: 'none' | 'global-average'): number[] {
+    const last = this.values.get(target) as Value;
+    const node = this.nodes.get(target) as TfjsGraphNode;
     if (last.constant) this.fail(node, 'the requested output is a constant');
-    if (!this.inputDims) this.fail(node, 'the requested output does not depend on any input');
     let name = last.name;
     let shape = last.shape;
     if (pooling === 'global-average') {
       if (!last.nchw) this.fail(node, `global-average pooling needs an [N, h, w, C] map, got shape [${last.shape.join(', ')}]`);
-      name = this.emit('GlobalAveragePool', [name], this.fresh(outputNode));
+      name = this.emit('GlobalAveragePool', [name], this.fresh(target));
       shape = [last.shape[0] ?? -1, last.shape[3] ?? -1];
     } else if (last.nchw) {
       // Callers flatten the output as tfjs would, so 4-D outputs go back to NHWC.
-      name = this.emit('Transpose', [name], this.fresh(outputNode), [attrInts('perm', [0, 2, 3, 1])]);
+      name = this.emit('Transpose', [name], this.fresh(target), [attrInts('perm', [0, 2, 3, 1])]);
     }
-    this.emit(pooling === 'global-average' ? 'Flatten' : 'Identity', [name], ONNX_OUTPUT_NAME, pooling === 'global-average' ? [attrInt('axis', 1)] : []);
+    this.emit(pooling === 'global-average' ? 'Flatten' : 'Identity', [name], outName, pooling === 'global-average' ? [attrInt('axis', 1)] : []);
+    return shape;
+  }
+
+  convert(): ConvertedGraph {
+    const { outputNode, pooling = 'none' } = this.options;
+    const targets = [outputNode, ...(this.options.extraOutputs ?? [])];
+    for (const t of targets) if (!this.nodes.has(t)) throw new WeightsError(`has no node '${t}' to convert`, this.options.label);
+    for (const t of targets) this.convertFrom(t);
+    if (!this.inputDims) this.fail(this.nodes.get(outputNode) as TfjsGraphNode, 'the requested output does not depend on any input');
+    const outputNames = targets.map((_, i) => (i === 0 ? ONNX_OUTPUT_NAME : `${ONNX_OUTPUT_NAME}_${i}`));
+    const outputShapes = targets.map((t, i) => this.emitOutput(t, outputNames[i] as string, i === 0 ? pooling : 'none'));
     this.simplify();
     const dim = (d: number, i: number): number | string => (i === 0 ? 'N' : d > 0 ? d : `d${i}`);
     const inputDims = this.inputDims;
@@ -751,12 +768,14 @@ class GraphConverter {
         node: this.onnxNodes,
         initializer: this.initializers,
         input: [floatValueInfo(ONNX_INPUT_NAME, inputDims)],
-        output: [floatValueInfo(ONNX_OUTPUT_NAME, shape.map(dim))],
+        output: outputShapes.map((shape, i) => floatValueInfo(outputNames[i] as string, shape.map(dim))),
       }),
       inputName: ONNX_INPUT_NAME,
       outputName: ONNX_OUTPUT_NAME,
       inputDims,
-      outputShape: shape,
+      outputShape: outputShapes[0] as number[],
+      outputNames,
+      outputShapes,
       opCounts: { ...this.opCounts },
     };
   }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { loadFaceDetector, type FaceDetector, type FaceDetectorOptions } from '../detect/face-detector.js';
+import type { FaceDetector, FaceDetectorOptions } from '../detect/face-detector.js';
+import { loadFaceDetector } from '../detect/load-detector.js';
 import type { PixelBox } from '../detect/box.js';
 import { findFaces, type FoundFace } from '../detect/find-faces.js';
 import { decodeImageBuffer, INTERPOLATIONS, type Interpolation } from '../data/decode.js';

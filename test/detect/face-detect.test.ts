@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadFaceDetector, type FaceDetector } from '../../src/detect/face-detector.js';
+import { loadSsdDetector, type SsdFaceDetector } from '../../src/detect/ssd-detector.js';
 import { findFaces } from '../../src/detect/find-faces.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { CELEBA_FRAME, describeSimilarity } from '../../src/data/face-align.js';
@@ -21,11 +21,11 @@ import { REPO } from '../helpers/shared.js';
  */
 
 const run = promisify(execFile);
-let detector: FaceDetector;
+let detector: SsdFaceDetector;
 let dir: string;
 
 beforeAll(async () => {
-  detector = await loadFaceDetector();
+  detector = await loadSsdDetector();
   dir = await mkdtemp(path.join(tmpdir(), 'fg-face-'));
 });
 

@@ -85,32 +85,40 @@ export class OnnxSession {
 
   /** Runs the model's first input (or `inputName`) on one float32 tensor and returns one output. */
   async run(data: Float32Array, dims: readonly number[], opts: { inputName?: string; outputName?: string } = {}): Promise<OutputTensor> {
-    const inputName = opts.inputName ?? this.session.inputNames[0];
     const outputName = opts.outputName ?? this.session.outputNames[0];
-    if (inputName === undefined || outputName === undefined) {
-      throw new WeightsError('model has no inputs or no outputs', this.source);
-    }
-    if (!this.session.outputNames.includes(outputName)) {
-      throw new WeightsError(`model has no output '${outputName}'; outputs: ${this.session.outputNames.join(', ')}`, this.source);
+    if (outputName === undefined) throw new WeightsError('model has no outputs', this.source);
+    return (await this.runOutputs(data, dims, [outputName], opts.inputName))[outputName] as OutputTensor;
+  }
+
+  /** Runs the model's first input (or `inputName`) on one float32 tensor and returns the named outputs (default all). */
+  async runOutputs(data: Float32Array, dims: readonly number[], outputNames: readonly string[] = this.session.outputNames, inputName = this.session.inputNames[0]): Promise<Record<string, OutputTensor>> {
+    if (inputName === undefined) throw new WeightsError('model has no inputs', this.source);
+    for (const name of outputNames) {
+      if (!this.session.outputNames.includes(name)) {
+        throw new WeightsError(`model has no output '${name}'; outputs: ${this.session.outputNames.join(', ')}`, this.source);
+      }
     }
     const input = new ort.Tensor('float32', data, dims);
     let results: ort.InferenceSession.OnnxValueMapType;
     try {
-      results = await this.session.run({ [inputName]: input }, [outputName]);
+      results = await this.session.run({ [inputName]: input }, [...outputNames]);
     } catch (err) {
       throw new WeightsError(`inference failed on input [${dims.join(', ')}]: ${(err as Error).message}`, this.source);
     } finally {
       input.dispose();
     }
-    const output = results[outputName] as ort.Tensor;
-    if (output.type !== 'float32') {
-      output.dispose();
-      throw new WeightsError(`output '${outputName}' is ${output.type}, expected float32`, this.source);
+    const out: Record<string, OutputTensor> = {};
+    try {
+      for (const name of outputNames) {
+        const output = results[name] as ort.Tensor;
+        if (output.type !== 'float32') throw new WeightsError(`output '${name}' is ${output.type}, expected float32`, this.source);
+        // Copy out so the native buffer can be released at once.
+        out[name] = { data: Float32Array.from(output.data as Float32Array), dims: [...output.dims] };
+      }
+    } finally {
+      for (const name of outputNames) (results[name] as ort.Tensor | undefined)?.dispose();
     }
-    // Copy out so the native buffer can be released at once.
-    const copy = { data: Float32Array.from(output.data as Float32Array), dims: [...output.dims] };
-    output.dispose();
-    return copy;
+    return out;
   }
 
   /**

@@ -1,0 +1,84 @@
+/**
+ * The robustness suite: the comparison split's test faces re-framed (tight, wide, rolled, small,
+ * dark, grey, jpeg, mirrored, and plain), scored through the photo path with detection for a
+ * trained model, and for every packaged competitor. A crop in which no face is found is an error.
+ *
+ * Run: npm run bench:robustness -- --split runs/split.json --model runs/face-1
+ *        [--out runs/robustness] [--per-class N] [--sets tight,wide] [--competitors a,b | --no-competitors]
+ *        [--detector blazeface|ssd] [--source NAME]
+ *
+ * The sets are written under --out (images, truth.json, labels.csv) so a second run only scores.
+ */
+import { parseArgs } from 'node:util';
+import { COMPETITOR_IDS, loadCompetitors } from '../src/competitors/index.js';
+import { REFRAMINGS, type Reframing } from '../src/data/reframe.js';
+import { readSplit } from '../src/data/split-file.js';
+import type { DetectorKind } from '../src/detect/face-detector.js';
+import { buildRobustnessSets, robustnessMarkdown, scoreCompetitorOnSets, scoreModelOnSets, type RobustnessRow } from '../src/experiments/robustness.js';
+import { loadClassifier } from '../src/predict/classifier.js';
+import { createPhotoClassifier } from '../src/predict/classify-photo.js';
+import { writeJsonAtomically } from '../src/util/atomic-write.js';
+
+const { values } = parseArgs({
+  options: {
+    split: { type: 'string', default: 'runs/split.json' },
+    model: { type: 'string', default: 'runs/face-1' },
+    out: { type: 'string', default: 'runs/robustness' },
+    'per-class': { type: 'string' },
+    sets: { type: 'string' },
+    competitors: { type: 'string' },
+    'no-competitors': { type: 'boolean', default: false },
+    detector: { type: 'string', default: 'blazeface' },
+    source: { type: 'string' },
+  },
+});
+
+let lastLine = 0;
+function progress(e: { stage: string; done: number; total: number }): void {
+  const now = performance.now();
+  if (e.done === e.total || now - lastLine > 15_000) {
+    lastLine = now;
+    console.error(`${e.stage}: ${e.done}/${e.total}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const split = await readSplit(values.split);
+  const sets = (values.sets?.split(',') ?? [...REFRAMINGS]) as Reframing[];
+  const built = await buildRobustnessSets(split, values.out, {
+    sets,
+    ...(values['per-class'] ? { perClass: Number(values['per-class']) } : {}),
+    ...(values.source ? { source: values.source } : {}),
+    onProgress: progress,
+  });
+  const classNames = split.dataset.classNames;
+  const rows: RobustnessRow[] = [];
+
+  const classifier = await loadClassifier(values.model);
+  const photo = await createPhotoClassifier(classifier, { detector: { kind: values.detector as DetectorKind } });
+  try {
+    rows.push(...(await scoreModelOnSets(photo, `ours (${classifier.manifest.base.id}, ${values.detector})`, built, classNames, { onProgress: progress })));
+  } finally {
+    await photo.dispose();
+    await classifier.dispose();
+  }
+
+  const competitorIds = values['no-competitors'] ? [] : (values.competitors?.split(',') ?? [...COMPETITOR_IDS]);
+  for (const id of competitorIds) {
+    const [model] = await loadCompetitors([id]);
+    if (!model) continue;
+    try {
+      rows.push(...(await scoreCompetitorOnSets(model, built, classNames)));
+      console.error(`${id}: done`);
+    } finally {
+      await model.dispose();
+    }
+  }
+
+  rows.sort((a, b) => sets.indexOf(a.set) - sets.indexOf(b.set));
+  await writeJsonAtomically(`${values.out}/results.json`, { model: values.model, split: values.split, rows });
+  console.log(`Robustness suite: ${built[0]?.samples.length ?? 0} test faces per set from ${values.split}, model ${values.model}\n`);
+  console.log(robustnessMarkdown(rows));
+}
+
+await main();

