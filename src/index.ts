@@ -4,8 +4,9 @@ export type { ProgressEvent, ProgressFn } from './util/progress.js';
 export type { CropBox, DecodedImage, ImageBatch, ImageSize } from './data/image.js';
 export { readAttributeFile, type AttributeTable } from './data/attributes.js';
 export { readIdentityFile } from './data/identities.js';
-export { scanDataset, classCounts, type Dataset, type DatasetImage, type ScanOptions } from './data/dataset.js';
-export { makeSplit, splitPart, PARTS, STUDY_SPLIT_SIZES, type Split, type SplitImage, type SplitOptions, type Part } from './data/split.js';
+export { scanDataset, classCounts, datasetImageFile, type Dataset, type DatasetImage, type DatasetSource, type ScanOptions, type SourceSpec } from './data/dataset.js';
+export { readLabelTable, type LabelTable, type LabelRow } from './data/label-table.js';
+export { makeSplit, splitPart, splitImageFile, PARTS, STUDY_SPLIT_SIZES, type Split, type SplitImage, type SplitOptions, type SplitSource, type SourceSplitOptions, type Part } from './data/split.js';
 export { readSplit, writeSplit, type ReadSplitOptions } from './data/split-file.js';
 export { decodeImage, decodeImageBuffer, type DecodeOptions, type Interpolation } from './data/decode.js';
 export { imageBatches, type ImageBatchOptions } from './data/batches.js';
@@ -27,11 +28,13 @@ export { saveBundle, readBundleManifest, loadBundleModel, readBundleBaseWeights,
 // 4 Analysis
 export { evaluatePredictions, type Evaluation, type EvaluateOptions } from './evaluate/evaluate-predictions.js';
 export { evaluateBundle } from './experiments/evaluate-bundle.js';
+export { evaluateFolder, type EvaluateFolderOptions, type FolderEvaluation } from './experiments/evaluate-folder.js';
+export { evaluateLabelled, type LabelledEvaluation, type LabelledOutcome } from './evaluate/evaluate-labelled.js';
 export { evaluationMarkdown } from './evaluate/evaluation-markdown.js';
 export { binaryMetrics, rocCurve, reliabilityBins } from './evaluate/metrics.js';
 export { bootstrapCI } from './evaluate/bootstrap.js';
 export { sweepThresholds, chooseThreshold } from './evaluate/threshold-sweep.js';
-export { subgroupAccuracy } from './evaluate/subgroups.js';
+export { subgroupAccuracy, categoryAccuracy, type CategoryReport } from './evaluate/subgroups.js';
 export { formatPrediction, certainty } from './evaluate/certainty.js';
 export { runExperiment, type ExperimentOptions, type ExperimentResult } from './experiments/experiment.js';
 // 5-6 Alternative models and comparison

@@ -47,7 +47,7 @@ export interface LabelledEvaluation {
   faceAccuracy: Interval | null;
   /**
    * Rows: the true class; columns: predicted class 0, predicted class 1, no face. Each cell's
-   * interval is of its count, from the same resamples as the metrics.
+   * interval is of its count (whole numbers, rounded outwards), from the same resamples as the metrics.
    */
   confusion: Array<Array<Interval>>;
   /** Accuracy per value of each group column, with intervals, and the largest gap. */
@@ -114,7 +114,9 @@ export function evaluateLabelled(classNames: readonly string[], threshold: numbe
   const metrics = Object.fromEntries(
     LABELLED_METRICS.map((name) => [name, bootstrap((indices) => metricsOf(confusionOf(labels, predicted, indices, cells))[name])]),
   ) as Record<LabelledMetric, Interval>;
-  const confusion = [0, 1].map((t) => [0, 1, 2].map((p) => bootstrap((indices) => confusionOf(labels, predicted, indices, cells)[t * 3 + p] as number)));
+  // Counts get whole-number bounds, widened outwards from the interpolated percentiles.
+  const countInterval = (iv: Interval): Interval => ({ ...iv, lo: iv.lo === null ? null : Math.floor(iv.lo), hi: iv.hi === null ? null : Math.ceil(iv.hi) });
+  const confusion = [0, 1].map((t) => [0, 1, 2].map((p) => countInterval(bootstrap((indices) => confusionOf(labels, predicted, indices, cells)[t * 3 + p] as number))));
 
   const withFace = outcomes.flatMap((o, i) => (o.prob === null ? [] : [i]));
   const faceAccuracy = withFace.length
