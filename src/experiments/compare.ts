@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Split } from '../data/split.js';
+import { splitDatasetName, type Split } from '../data/split.js';
 import { FacegenderError, WeightsError } from '../errors.js';
 import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
 import type { CompareRow, Competitor } from './compare-row.js';
@@ -10,7 +10,8 @@ import { runExperiment, type ExperimentOptions } from './experiment.js';
 
 
 export interface Comparison {
-  split: { train: number; val: number; test: number; identityDisjoint: boolean; seed: number; dataset: string };
+  /** `dataset` is the folder (for several sources, the one that holds them); `name` its short name (the sources' names joined). */
+  split: { train: number; val: number; test: number; identityDisjoint: boolean; seed: number; dataset: string; name?: string };
   rows: CompareRow[];
   /** The study's own numbers, for reference (VGG16 bases on 750 CelebA test images, not our split). */
   study: Array<{ base: string; architecture: string; weights: string; accuracy: number; f1: number }>;
@@ -76,6 +77,7 @@ export async function compareBases(split: Split, bases: string[], outDir: string
       identityDisjoint: split.params.identityDisjoint,
       seed: split.params.seed,
       dataset: split.dataset.root,
+      name: splitDatasetName(split),
     },
     rows,
     study: STUDY_RESULTS,
@@ -96,7 +98,7 @@ export async function compareBases(split: Split, bases: string[], outDir: string
 /** The study's section 6 table, with intervals, thresholds, time and what was run. */
 export function comparisonMarkdown(c: Comparison): string {
   const lines = [
-    `# Comparison on ${path.basename(c.split.dataset)}: ${c.split.train}/${c.split.val}/${c.split.test}, ${c.split.identityDisjoint ? 'identity-disjoint' : 'identities may repeat'}, split seed ${c.split.seed}`,
+    `# Comparison on ${c.split.name ?? path.basename(c.split.dataset)}: ${c.split.train}/${c.split.val}/${c.split.test}, ${c.split.identityDisjoint ? 'identity-disjoint' : 'identities may repeat'}, split seed ${c.split.seed}`,
     '',
     '| base | architecture | weights trained on | test accuracy [95% CI] | F1 [95% CI] | threshold | seconds | setup |',
     '|---|---|---|---|---|---|---|---|',

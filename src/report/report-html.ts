@@ -418,7 +418,8 @@ export function modelReportHtml(input: ModelReportInput): string {
   const { run, plots, thumbnail } = input;
   const ev = run.evaluation;
   const m = ev.ci.metrics;
-  const dataset = path.basename(String(run.manifest.training.datasetRoot ?? input.imageRoot));
+  const sources = run.manifest.training.sources as Array<{ name: string }> | undefined;
+  const dataset = Array.isArray(sources) ? sources.map((x) => x.name).join(' + ') : path.basename(String(run.manifest.training.datasetRoot ?? input.imageRoot));
   const title = `facegender report: ${run.manifest.base.id} on ${dataset}`;
   const ctx: RunContext = { run, plots, thumbnail, level: 2, prefix: '' };
   const body = `<header>${heading(1, e(title))}
@@ -462,7 +463,7 @@ function combinedCard(path: string, runs: CompareRun[], byRun: Array<Map<string,
 
 export function compareReportHtml(input: CompareReportInput): string {
   const c = input.comparison;
-  const dataset = path.basename(c.split.dataset);
+  const dataset = c.split.name ?? path.basename(c.split.dataset);
   const title = `facegender comparison on ${dataset}`;
   const runs = input.runs;
   const byRun = runs.map((r) => new Map(r.run.evaluation.predictions.map((p) => [p.path, p])));

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { scanDataset } from '../../src/data/dataset.js';
 import { makeSplit, splitPart, type Split } from '../../src/data/split.js';
 import { writeSplit } from '../../src/data/split-file.js';
+import { writeModelReport } from '../../src/report/write-report.js';
 import { facegender } from '../helpers/cli.js';
 import { CELEBA, CELEBA_IDENTITIES, MEBEAUTY } from '../helpers/shared.js';
 
@@ -82,6 +83,12 @@ describe('training on a split of two folders', () => {
     expect(md).toMatch(/\| me \| 20 \| \d+\.\d\d% \[/);
     const manifest = JSON.parse(await readFile(path.join(out, 'facegender.json'), 'utf8'));
     expect(manifest.training.sources).toEqual([{ name: 'celeba-10k', root: CELEBA }, { name: 'me', root: path.join(dir, 'me beauty') }]);
+
+    // The report finds every image in its own source's folder (the two share only the root folder).
+    const report = await writeModelReport(out, { out: path.join(dir, 'report.html') });
+    expect(report.missingImages).toEqual([]);
+    expect(report.galleries.test).toBe(50);
+    expect(await readFile(report.file, 'utf8')).toContain('<title>facegender report: mobileface on celeba-10k + me</title>');
 
     // A second run reads every view from the cache.
     const again = await facegender([...args, '--out', path.join(dir, 'runs', 'again')]);
