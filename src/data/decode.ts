@@ -1,7 +1,7 @@
 import { open, readFile } from 'node:fs/promises';
 import sharp, { type KernelEnum, type OutputInfo } from 'sharp';
 import { ImageDecodeError, UsageError } from '../errors.js';
-import type { CropBox, DecodedImage, ImageSize } from './image.js';
+import type { CropBox, DecodedImage, ImageSize, Rgb8Image } from './image.js';
 import { describeNonImage, sniffImageFormat } from './sniff.js';
 
 /**
@@ -77,13 +77,23 @@ export async function decodeImage(file: string, options: DecodeOptions = {}): Pr
   } catch (err) {
     throw new ImageDecodeError(`cannot read file: ${(err as Error).message}`, file);
   }
-  return decodeChecked(bytes, file, options);
+  return asFloats(await decodeChecked(bytes, file, options));
+}
+
+function asFloats({ width, height, data }: Rgb8Image): DecodedImage {
+  return { width, height, data: new Float32Array(data) };
 }
 
 /**
  * Decodes image bytes held in memory (e.g. an upload); `name` is only used in error messages.
  */
 export async function decodeImageBuffer(bytes: Uint8Array, name: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+  checkOptions(options);
+  return asFloats(await decodeChecked(bytes, name, options));
+}
+
+/** decodeImageBuffer's pixels as bytes: for a photo searched for faces, converting millions of pixels to floats costs more than decoding them. */
+export async function decodeImageBytes(bytes: Uint8Array, name: string, options: DecodeOptions = {}): Promise<Rgb8Image> {
   checkOptions(options);
   return decodeChecked(bytes, name, options);
 }
@@ -116,7 +126,7 @@ export async function imageDimensions(file: string): Promise<ImageSize> {
   }
 }
 
-async function decodeChecked(bytes: Uint8Array, name: string, options: DecodeOptions): Promise<DecodedImage> {
+async function decodeChecked(bytes: Uint8Array, name: string, options: DecodeOptions): Promise<Rgb8Image> {
   // The magic-byte check doubles as an allow-list: sharp would also parse SVG and other text
   // formats, which have no place in a face dataset or an upload.
   const format = sniffImageFormat(bytes.subarray(0, 32));
@@ -166,7 +176,7 @@ async function decodeChecked(bytes: Uint8Array, name: string, options: DecodeOpt
   if (info.channels !== 3) {
     throw new ImageDecodeError(`decoded to ${info.channels} channels instead of 3 (colour space not supported)`, name);
   }
-  return { height: info.height, width: info.width, data: new Float32Array(data) };
+  return { height: info.height, width: info.width, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
 async function explainFailure(err: unknown, bytes: Uint8Array, format: string, maxPixels: number): Promise<string> {

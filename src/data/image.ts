@@ -9,6 +9,16 @@ export interface DecodedImage extends ImageSize {
   data: Float32Array;
 }
 
+/** RGB pixels, row-major, interleaved, 0..255, held as floats or as bytes (a photo straight from the decoder). */
+export interface PixelSource extends ImageSize {
+  data: ArrayLike<number>;
+}
+
+/** A decoded image as bytes. */
+export interface Rgb8Image extends ImageSize {
+  data: Uint8Array;
+}
+
 /** N images of the same size packed as [N, H, W, 3]. */
 export interface ImageBatch extends ImageSize {
   n: number;

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { DecodedImage } from './image.js';
+import type { DecodedImage, PixelSource } from './image.js';
 
 /** How an added border is filled: black, or the edge pixels repeated. */
 export type BorderFill = 'black' | 'edge';
@@ -9,9 +9,9 @@ export type BorderFill = 'black' | 'edge';
  * CelebA aligned crop is one); a border of repeated edge pixels gives them context without
  * adding a hard black frame.
  */
-export function padImage(image: DecodedImage, pad: number, fill: BorderFill): DecodedImage {
+export function padImage(image: PixelSource, pad: number, fill: BorderFill): DecodedImage {
   if (!(Number.isInteger(pad) && pad >= 0)) throw new UsageError(`padding must be a whole number ≥ 0, got ${pad}`);
-  if (pad === 0) return image;
+  if (pad === 0) return image.data instanceof Float32Array ? (image as DecodedImage) : { width: image.width, height: image.height, data: Float32Array.from(image.data) };
   const { height, width, data } = image;
   const h = height + 2 * pad;
   const w = width + 2 * pad;

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { ImageDecodeError, UsageError } from '../errors.js';
-import { decodeImageBuffer, DEFAULT_MAX_PIXELS } from './decode.js';
-import type { DecodedImage, ImageSize } from './image.js';
+import { decodeImageBuffer, decodeImageBytes, DEFAULT_MAX_PIXELS } from './decode.js';
+import type { DecodedImage, ImageSize, Rgb8Image } from './image.js';
 import { describeNonImage, sniffImageFormat, type ImageFormat } from './sniff.js';
 
 /** The bytes are not an image of a supported format (judged by their content, not a name or header). */
@@ -23,12 +23,12 @@ export interface ReadPhotoOptions {
   maxSide?: number;
 }
 
-export interface Photo {
+export interface Photo<T extends ImageSize = DecodedImage> {
   format: ImageFormat;
   /** The photo's size as displayed (after EXIF orientation). */
   size: ImageSize;
   /** The decoded copy, at most `maxSide` on its longest side. */
-  image: DecodedImage;
+  image: T;
   /** Original pixels per decoded pixel (≥ 1): multiply decoded coordinates by it to report them. */
   scale: number;
 }
@@ -64,12 +64,52 @@ export async function probePhoto(bytes: Uint8Array, name: string, maxPixels: num
  * failures (truncated, corrupt) are plain `ImageDecodeError`s naming `name`.
  */
 export async function readPhoto(bytes: Uint8Array, name: string, options: ReadPhotoOptions = {}): Promise<Photo> {
+  return settled(openAs(bytes, name, options, DEFAULT_PHOTO_MAX_SIDE, decodeImageBuffer));
+}
+
+/**
+ * Longest side of a photo decoded as bytes (openPhotoBytes). A 1920 px photo is decoded whole:
+ * resizing costs more than decoding, and faces are then cut at full resolution.
+ */
+export const DEFAULT_PHOTO_BYTES_MAX_SIDE = 4096;
+
+/** A photo whose header has been read and whose pixels are still decoding. */
+export interface OpeningPhoto<T extends ImageSize> extends Omit<Photo<T>, 'image'> {
+  /** The size `image` will have. */
+  decodedSize: ImageSize;
+  image: Promise<T>;
+}
+
+/**
+ * Decodes a photo as bytes (RGB 0..255), at most 4096 px by default, for the photo path. It
+ * returns once the header is read, with the decode running, so a caller can start on the photo
+ * (the face detector's small inputs) while its pixels decode.
+ */
+export async function openPhotoBytes(bytes: Uint8Array, name: string, options: ReadPhotoOptions = {}): Promise<OpeningPhoto<Rgb8Image>> {
+  return openAs(bytes, name, options, DEFAULT_PHOTO_BYTES_MAX_SIDE, decodeImageBytes);
+}
+
+async function openAs<T extends ImageSize>(
+  bytes: Uint8Array,
+  name: string,
+  options: ReadPhotoOptions,
+  defaultMaxSide: number,
+  decode: (b: Uint8Array, n: string, o: Parameters<typeof decodeImageBuffer>[2]) => Promise<T>,
+): Promise<OpeningPhoto<T>> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const maxSide = options.maxSide ?? DEFAULT_PHOTO_MAX_SIDE;
+  const maxSide = options.maxSide ?? defaultMaxSide;
   if (!(Number.isInteger(maxSide) && maxSide >= 16)) throw new UsageError(`maxSide must be a whole number ≥ 16, got ${maxSide}`);
   const { format, size } = await probePhoto(bytes, name, maxPixels);
   const scale = Math.max(1, Math.max(size.width, size.height) / maxSide);
   const target = scale > 1 ? { width: Math.max(1, Math.round(size.width / scale)), height: Math.max(1, Math.round(size.height / scale)) } : undefined;
-  const image = await decodeImageBuffer(bytes, name, { maxPixels, ...(target ? { size: target } : {}) });
-  return { format, size, image, scale: target ? size.width / target.width : 1 };
+  const image = decode(bytes, name, { maxPixels, ...(target ? { size: target } : {}) });
+  // Awaited by whoever needs the pixels; this keeps a failed decode from being reported as unhandled meanwhile.
+  image.catch(() => undefined);
+  return { format, size, decodedSize: target ?? size, image, scale: target ? size.width / target.width : 1 };
+}
+
+/** The photo once its pixels are decoded. */
+async function settled<T extends ImageSize>(opening: Promise<OpeningPhoto<T>>): Promise<Photo<T>> {
+  const { image, decodedSize: _, ...rest } = await opening;
+  return { ...rest, image: await image };
 }

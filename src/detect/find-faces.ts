@@ -1,9 +1,9 @@
 import { alignFace, CELEBA_FRAME, type AlignedFace, type Point } from '../data/face-align.js';
-import type { DecodedImage, ImageSize } from '../data/image.js';
+import type { ImageSize, PixelSource } from '../data/image.js';
 import { padImage } from '../data/pad-image.js';
 import { UsageError } from '../errors.js';
 import { unpadBox, type FaceBox } from './box.js';
-import type { FaceDetector } from './face-detector.js';
+import { detectorInput, type DetectorInput, type FaceDetector } from './face-detector.js';
 
 /**
  * The crop step shared by `predict`, the server and any evaluation on uncropped photos: find
@@ -33,30 +33,32 @@ export interface FoundFace {
 }
 
 /** Faces of each image, left to right, each with its 68 landmarks and its aligned crop. */
-export async function findFaces(detector: FaceDetector, images: readonly DecodedImage[], options: FindFacesOptions = {}): Promise<FoundFace[][]> {
+export async function findFaces(detector: FaceDetector, sources: ReadonlyArray<PixelSource | DetectorInput>, options: FindFacesOptions = {}): Promise<FoundFace[][]> {
   const frame = options.frame ?? CELEBA_FRAME;
   const retry = options.retryPadding ?? DEFAULT_RETRY_PADDING;
   if (!(retry >= 0 && retry <= 2)) throw new UsageError(`retryPadding must be between 0 and 2, got ${retry}`);
-  const first = await detector.detect(images);
-  const results: Array<Array<{ box: FaceBox; landmarks: Point[] }>> = first.map((faces) => faces.map((f) => ({ box: f.box, landmarks: f.landmarks })));
+  const inputs = sources.map(detectorInput);
+  const first = await detector.detect(inputs);
+  const images = await Promise.all(inputs.map((im) => im.pixels()));
+  const results: Array<Array<{ box: FaceBox; landmarks: Point[]; template?: readonly Point[] }>> = first.map((faces) => faces.map((f) => ({ box: f.box, landmarks: f.landmarks, ...(f.template ? { template: f.template } : {}) })));
 
   const again = retry > 0 ? images.map((_, i) => i).filter((i) => (first[i] as unknown[]).length === 0) : [];
   if (again.length > 0) {
-    const pads = again.map((i) => Math.round(retry * Math.max((images[i] as DecodedImage).width, (images[i] as DecodedImage).height)));
-    const padded = again.map((i, k) => padImage(images[i] as DecodedImage, pads[k] as number, 'edge'));
+    const pads = again.map((i) => Math.round(retry * Math.max((images[i] as PixelSource).width, (images[i] as PixelSource).height)));
+    const padded = again.map((i, k) => detectorInput(padImage(images[i] as PixelSource, pads[k] as number, 'edge')));
     const second = await detector.detect(padded);
     again.forEach((i, k) => {
       const pad = pads[k] as number;
-      const size = images[i] as DecodedImage;
+      const size = images[i] as PixelSource;
       results[i] = (second[k] ?? []).flatMap((f) => {
         const box = unpadBox(f.box, pad, size);
-        return box ? [{ box, landmarks: f.landmarks.map((p) => ({ x: p.x - pad, y: p.y - pad })) }] : [];
+        return box ? [{ box, landmarks: f.landmarks.map((p) => ({ x: p.x - pad, y: p.y - pad })), ...(f.template ? { template: f.template } : {}) }] : [];
       });
     });
   }
   return results.map((faces, i) =>
     faces
       .sort((a, b) => a.box.x + a.box.width / 2 - (b.box.x + b.box.width / 2))
-      .map((f) => ({ ...f, aligned: alignFace(images[i] as DecodedImage, f.landmarks, frame) })),
+      .map(({ template, ...f }) => ({ ...f, aligned: alignFace(images[i] as PixelSource, f.landmarks, frame, template) })),
   );
 }

@@ -1,5 +1,5 @@
-import sharp from 'sharp';
-import type { DecodedImage } from '../data/image.js';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import type { PixelSource } from '../data/image.js';
 
 /** A square detector input and where it came from: square pixel = image pixel · scale + offset. */
 export interface Letterbox {
@@ -13,7 +13,8 @@ export interface Letterbox {
 }
 
 /** 8-bit RGB, what sharp takes as raw input. */
-export function toRgb8(image: DecodedImage): Uint8Array {
+export function toRgb8(image: PixelSource): Uint8Array {
+  if (image.data instanceof Uint8Array) return image.data;
   const out = new Uint8Array(image.data.length);
   for (let i = 0; i < out.length; i++) out[i] = image.data[i] as number;
   return out;
@@ -25,13 +26,41 @@ export function toRgb8(image: DecodedImage): Uint8Array {
  * shape with the photo's aspect ratio.
  */
 export async function letterbox(rgb: Uint8Array, width: number, height: number, size: number): Promise<Letterbox> {
+  return letterboxFrom(sharp(rgb, { raw: { width, height, channels: 3 } }), width, height, size, false);
+}
+
+/** Longest side of the one small decode a photo's letterboxes are made from: the largest detector input. */
+const SMALL_DECODE_SIDE = 384;
+
+/**
+ * Letterboxes made from a photo's compressed bytes, for coordinates in an image of `width` x
+ * `height` showing that photo (possibly decoded at another size). The photo is decoded once,
+ * small: sharp shrinks a JPEG while decoding it, so this costs a fraction of a full decode, and
+ * every detector size is cut from that copy.
+ */
+export function letterboxesFromBytes(bytes: Uint8Array, width: number, height: number): (size: number) => Promise<Letterbox> {
+  let small: Promise<{ data: Buffer; info: OutputInfo }> | undefined;
+  return async (size) => {
+    const side = Math.min(SMALL_DECODE_SIDE, Math.max(width, height));
+    small ??= sharp(bytes, { autoOrient: true })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(width >= height ? side : null, width >= height ? null : side, { kernel: 'linear' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const { data, info } = await small;
+    return letterboxFrom(sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }), width, height, size, true);
+  };
+}
+
+async function letterboxFrom(source: Sharp, width: number, height: number, size: number, alwaysResize: boolean): Promise<Letterbox> {
   const scale = size / Math.max(width, height);
   const w = Math.max(1, Math.min(size, Math.round(width * scale)));
   const h = Math.max(1, Math.min(size, Math.round(height * scale)));
   const left = Math.floor((size - w) / 2);
   const top = Math.floor((size - h) / 2);
-  let pipeline = sharp(rgb, { raw: { width, height, channels: 3 } });
-  if (w !== width || h !== height) pipeline = pipeline.resize(w, h, { fit: 'fill', kernel: 'linear' });
+  let pipeline = source;
+  if (alwaysResize || w !== width || h !== height) pipeline = pipeline.resize(w, h, { fit: 'fill', kernel: 'linear' });
   if (w !== size || h !== size) pipeline = pipeline.extend({ left, top, right: size - w - left, bottom: size - h - top, background: { r: 0, g: 0, b: 0 } });
   const { data } = await pipeline.raw().toBuffer({ resolveWithObject: true });
   return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size, scaleX: w / width, scaleY: h / height, offsetX: left, offsetY: top };

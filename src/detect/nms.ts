@@ -7,6 +7,8 @@ export interface Detection {
   score: number;
   /** BlazeFace's six: image-left eye, image-right eye, nose tip, mouth centre, image-left ear, image-right ear. */
   keypoints: Point[];
+  /** Where the detector's eye keypoints sit in CelebA's frame (fractions), image-left first. */
+  eyeTemplate?: readonly [Point, Point];
 }
 
 export function iou(a: PixelBox, b: PixelBox): number {
@@ -48,7 +50,7 @@ export function weightedNms(candidates: readonly Detection[], iouThreshold: numb
     const total = group.reduce((s, g) => s + g.score, 0);
     const mean = (pick: (d: Detection) => number) => group.reduce((s, g) => s + pick(g) * g.score, 0) / total;
     out.push({
-      score: best.score,
+      ...best,
       box: { x: mean((d) => d.box.x), y: mean((d) => d.box.y), width: mean((d) => d.box.width), height: mean((d) => d.box.height) },
       keypoints: best.keypoints.map((_, k) => ({ x: mean((d) => (d.keypoints[k] as Point).x), y: mean((d) => (d.keypoints[k] as Point).y) })),
     });

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Point } from '../data/face-align.js';
-import type { DecodedImage } from '../data/image.js';
+import type { DecodedImage, PixelSource } from '../data/image.js';
 import { UsageError } from '../errors.js';
 import { clipToImage, type FaceBox, type PixelBox } from './box.js';
-import type { DetectedFace, FaceDetector } from './face-detector.js';
+import { detectorInput, type DetectedFace, type DetectorInput, type FaceDetector } from './face-detector.js';
 import { disposeNetTensors, FACE_NET_SIZE, landmarkForward, loadDetectorNets, SSD_SIZE, ssdForward, type LandmarkParams, type SsdParams } from './faceapi-nets.js';
 import { initTfjs, type TfjsBackendName } from '../runtime/tfjs/backend.js';
 
@@ -152,7 +152,9 @@ export class SsdFaceDetector implements FaceDetector {
   }
 
   /** Boxes and landmarks of every face in each image. */
-  async detect(images: readonly DecodedImage[]): Promise<DetectedFace[][]> {
+  async detect(inputs: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]> {
+    const pixels = await Promise.all(inputs.map((im) => detectorInput(im).pixels()));
+    const images = pixels.map((im): DecodedImage => (im.data instanceof Float32Array ? (im as DecodedImage) : { width: im.width, height: im.height, data: Float32Array.from(im.data) }));
     const boxes = await this.detectBoxes(images);
     const flat = boxes.flat();
     const imageOf = boxes.flatMap((b, i) => b.map(() => i));

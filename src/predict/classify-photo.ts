@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import type { FaceDetector, FaceDetectorOptions } from '../detect/face-detector.js';
+import type { DetectorInput, FaceDetector, FaceDetectorOptions } from '../detect/face-detector.js';
+import { letterboxesFromBytes } from '../detect/letterbox.js';
 import { loadFaceDetector } from '../detect/load-detector.js';
 import type { PixelBox } from '../detect/box.js';
 import { findFaces, type FoundFace } from '../detect/find-faces.js';
 import { decodeImageBuffer, INTERPOLATIONS, type Interpolation } from '../data/decode.js';
-import type { DecodedImage, ImageSize } from '../data/image.js';
-import { probePhoto, readPhoto, type Photo, type ReadPhotoOptions } from '../data/read-photo.js';
+import type { DecodedImage, ImageSize, Rgb8Image } from '../data/image.js';
+import { openPhotoBytes, probePhoto, type Photo, type ReadPhotoOptions } from '../data/read-photo.js';
 import { resizeImage } from '../data/resize-image.js';
 import { ImageDecodeError, UsageError } from '../errors.js';
 import type { Classification, Classifier } from './classifier.js';
@@ -84,7 +85,7 @@ export interface PhotoClassifier {
   classify(bytes: Uint8Array, name: string, options?: ClassifyPhotoOptions): Promise<PhotoResult>;
   classifyFile(file: string, options?: ClassifyPhotoOptions): Promise<PhotoResult>;
   /** The aligned crops `classify` would use, in CelebA's framing (for inspection and tests). */
-  alignedFaces(bytes: Uint8Array, name: string, maxPixels?: number): Promise<{ photo: Photo; faces: FoundFace[] }>;
+  alignedFaces(bytes: Uint8Array, name: string, maxPixels?: number): Promise<{ photo: Photo<Rgb8Image>; faces: FoundFace[] }>;
   /** Model-call statistics: the largest batch each stage has run. */
   stats(): { detectBatch: number; classifyBatch: number };
   /** Disposes the detector it loaded (not the classifier). */
@@ -126,7 +127,7 @@ export async function createPhotoClassifier(classifier: Classifier, options: Pho
   const interpolation: Interpolation = INTERPOLATIONS.includes(recorded) ? recorded : 'bilinear';
 
   // Detection is batched per photo, classification per face.
-  const detectStage: MicroBatcher<DecodedImage, FoundFace[]> = microBatcher((images) => findFaces(detector, images, { frame: alignedSize }), detectBatch);
+  const detectStage: MicroBatcher<DetectorInput, FoundFace[]> = microBatcher((images) => findFaces(detector, images, { frame: alignedSize }), detectBatch);
   const classifyStage: MicroBatcher<DecodedImage, Classification> = microBatcher((images) => classifier.classifyBatch(packBatch(images, base.inputSize)), maxBatch);
 
   const toBaseInput = (face: DecodedImage) =>
@@ -138,8 +139,23 @@ export async function createPhotoClassifier(classifier: Classifier, options: Pho
   };
 
   const alignedFaces = async (bytes: Uint8Array, name: string, maxPixels?: number) => {
-    const photo = await readPhoto(bytes, name, { ...readOptions, ...(maxPixels ? { maxPixels } : {}) });
-    return { photo, faces: await detectStage.run(photo.image) };
+    const opening = await openPhotoBytes(bytes, name, { ...readOptions, ...(maxPixels ? { maxPixels } : {}) });
+    const { width, height } = opening.decodedSize;
+    // The detector's small inputs come straight from the compressed bytes while the full decode runs.
+    const letterboxes = letterboxesFromBytes(bytes, width, height);
+    const letterbox = async (size: number) => {
+      try {
+        return await letterboxes(size);
+      } catch (err) {
+        // A photo that cannot be decoded is reported by the full decode, which names it and says why.
+        await opening.image;
+        throw err;
+      }
+    };
+    const input: DetectorInput = { width, height, pixels: () => opening.image, letterbox };
+    const faces = await detectStage.run(input);
+    const { decodedSize: _, ...rest } = opening;
+    return { photo: { ...rest, image: await opening.image }, faces };
   };
 
   const classify = async (bytes: Uint8Array, name: string, opts: ClassifyPhotoOptions = {}): Promise<PhotoResult> => {
