@@ -6,7 +6,7 @@ import { evaluateFolder, folderEvaluationMarkdown } from '../experiments/evaluat
 import { evaluationMarkdown } from '../evaluate/evaluation-markdown.js';
 import { DEFAULT_CACHE_DIR } from '../features/extract-features.js';
 import { LABELLED_REPORT_FILE, writeLabelledReport } from '../report/labelled-report.js';
-import { parseInteger } from './options.js';
+import { addDetectorOptions, detectorOptionsFrom, parseInteger } from './options.js';
 import { terminalProgress } from './progress-bar.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -15,7 +15,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 
 /** Options that belong to one mode only, by the name commander gives them. */
 const SPLIT_ONLY = { split: '--split', splitData: '--split-data', saveThreshold: '--save-threshold' } as const;
-const FOLDER_ONLY = { labels: '--labels', groupBy: '--group-by', out: '--out', html: '--html', skipBad: '--skip-bad' } as const;
+const FOLDER_ONLY = { labels: '--labels', groupBy: '--group-by', out: '--out', html: '--html', skipBad: '--skip-bad', detector: '--detector', landmarks: '--landmarks' } as const;
 
 export function evaluateCommand(): Command {
   const cmd = new Command('evaluate')
@@ -35,13 +35,13 @@ export function evaluateCommand(): Command {
     .option('--seed <n>', 'bootstrap seed', parseInteger(0), 1)
     .option('--split <file>', 'split to evaluate on (default: the one it was trained on)')
     .option('--split-data <dir>', 'where the split\'s dataset lives now, if it moved')
-    .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy), max-f1, youden, fixed:X', 'study')
+    .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy; the default on one folder), balanced (the same on the mean accuracy of each source and class; the default on several), max-f1, youden, fixed:X')
     .option('--save-threshold', 'store the chosen threshold in the model folder, for predict and serve', false)
     .option('--resamples <n>', 'bootstrap resamples', parseInteger(1), 1000)
     .option('--weights <file>', 'the base\'s weights file, for vgg16-imagenet / vggface models')
     .option('--cache-dir <dir>', 'feature cache folder', DEFAULT_CACHE_DIR)
     .option('--json', 'print the evaluation as JSON instead of Markdown', false);
-  return cmd.action(async (o) => {
+  return addDetectorOptions(cmd).action(async (o) => {
     const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
     const wrong: string[] = Object.entries(o.data ? SPLIT_ONLY : FOLDER_ONLY).filter(([name]) => given(name)).map(([, flag]) => flag);
     if (o.data && given('thresholdRule')) wrong.push('--threshold-rule');
@@ -59,6 +59,7 @@ export function evaluateCommand(): Command {
           seed: o.seed,
           batchSize: o.batchSize,
           skipBad: o.skipBad,
+          detector: detectorOptionsFrom(o),
           onProgress: progress,
           ...(o.labels ? { labels: o.labels } : {}),
           ...(o.groupBy ? { groupBy: o.groupBy } : {}),
@@ -75,7 +76,7 @@ export function evaluateCommand(): Command {
         return;
       }
       const { evaluation } = await evaluateBundle(o.model, {
-        thresholdRule: o.thresholdRule,
+        ...(o.thresholdRule !== undefined ? { thresholdRule: o.thresholdRule as string } : {}),
         resamples: o.resamples,
         seed: o.seed,
         saveThreshold: o.saveThreshold,

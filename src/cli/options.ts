@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DETECTOR_KINDS, LANDMARK_SOURCES, type DetectorKind, type FaceDetectorOptions, type LandmarkSource } from '../detect/face-detector.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the value. */
 export function parseInteger(min = 0) {
@@ -13,4 +14,15 @@ export function parseNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${value}"`);
   return n;
+}
+
+/** The face detector options predict, serve and evaluate --data share. */
+export function addDetectorOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--detector <kind>', 'face detector: blazeface (BlazeFace front and back on ONNX Runtime) or ssd (face-api\'s SSD and 68 landmarks on tfjs)').choices([...DETECTOR_KINDS]).default('blazeface'))
+    .addOption(new Option('--landmarks <source>', 'blazeface: align on its eye, nose and mouth keypoints, or on FaceMesh\'s five points (slower)').choices([...LANDMARK_SOURCES]).default('keypoints'));
+}
+
+export function detectorOptionsFrom(o: Record<string, unknown>): FaceDetectorOptions {
+  return { kind: o.detector as DetectorKind, landmarks: o.landmarks as LandmarkSource };
 }

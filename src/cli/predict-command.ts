@@ -4,7 +4,7 @@ import { loadClassifier } from '../predict/classifier.js';
 import { classifyPhotoFiles, createPhotoClassifier, type FileOutcome } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
 import { FacegenderError } from '../errors.js';
-import { parseInteger } from './options.js';
+import { addDetectorOptions, detectorOptionsFrom, parseInteger } from './options.js';
 import { terminalProgress } from './progress-bar.js';
 
 function describe(o: FileOutcome): string[] {
@@ -20,7 +20,7 @@ function describe(o: FileOutcome): string[] {
 }
 
 export function predictCommand(): Command {
-  return new Command('predict')
+  const cmd = new Command('predict')
     .description('Find the faces in photos and classify each one (Female/Male, with the certainty)')
     .argument('<inputs...>', 'image files or folders (searched recursively)')
     .requiredOption('--model <dir>', 'model folder written by `facegender train`')
@@ -28,13 +28,13 @@ export function predictCommand(): Command {
     .option('--json', 'print JSON with the boxes, probabilities and threshold', false)
     .option('--batch-size <n>', 'photos read and classified together', parseInteger(1), 16)
     .option('--max-pixels <n>', 'refuse images with more pixels than this', parseInteger(1), 50_000_000)
-    .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models")
-    .action(async (inputs: string[], o) => {
+    .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models");
+  return addDetectorOptions(cmd).action(async (inputs: string[], o) => {
       const files = await listImageInputs(inputs);
       const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
       const progress = terminalProgress();
       try {
-        const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: Math.max(o.batchSize, 1) });
+        const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: Math.max(o.batchSize, 1), detector: detectorOptionsFrom(o) });
         try {
           const outcomes = await classifyPhotoFiles(pc, files, { detect: o.detect, batchSize: o.batchSize, onProgress: files.length > 1 ? progress : undefined });
           progress.stop();

@@ -3,7 +3,7 @@ import { loadClassifier } from '../predict/classifier.js';
 import { createPhotoClassifier } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
 import { buildServer, DEFAULT_BODY_LIMIT, DEFAULT_INFERENCE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SERVER_MAX_PIXELS } from '../serve/server.js';
-import { parseInteger } from './options.js';
+import { addDetectorOptions, detectorOptionsFrom, parseInteger } from './options.js';
 
 function parseMegabytes(value: string): number {
   const n = Number(value);
@@ -12,7 +12,7 @@ function parseMegabytes(value: string): number {
 }
 
 export function serveCommand(): Command {
-  return new Command('serve')
+  const cmd = new Command('serve')
     .description('Serve a model over HTTP: POST /api/predict, GET /api/health, GET /api/model, and a web page at /')
     .requiredOption('--model <dir>', 'model folder written by `facegender train`')
     .option('--port <n>', 'port to listen on (0: any free port)', parseInteger(0), 8080)
@@ -23,10 +23,10 @@ export function serveCommand(): Command {
     .option('--inference-timeout-ms <ms>', 'time allowed to classify one upload', parseInteger(1), DEFAULT_INFERENCE_TIMEOUT_MS)
     .option('--max-batch <n>', 'largest batch per model call', parseInteger(1), 32)
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models")
-    .option('--quiet', 'no log line per request (server errors are still logged to stderr)', false)
-    .action(async (o) => {
+    .option('--quiet', 'no log line per request (server errors are still logged to stderr)', false);
+  return addDetectorOptions(cmd).action(async (o) => {
       const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
-      const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch });
+      const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch, detector: detectorOptionsFrom(o) });
       const info = modelInfo(classifier, o.model);
       const app = await buildServer(pc, info, {
         bodyLimit: o.maxBodyMb,

@@ -12,15 +12,15 @@ export interface DataArgument {
   split: SourceSplitOptions;
 }
 
-const SOURCE_KEYS = ['name', 'attributes', 'attribute', 'identities', 'groups', 'train', 'val', 'test', 'balanced', 'stratify', 'identity-disjoint'] as const;
+const SOURCE_KEYS = ['name', 'attributes', 'attribute', 'identities', 'groups', 'train', 'val', 'test', 'balanced', 'stratify', 'identity-disjoint', 'align'] as const;
 
 /**
- * Parses `DIR[,key=value…]`. The folder is everything before the first `,word=` (or `,balanced`),
+ * Parses `DIR[,key=value…]`. The folder is everything before the first `,word=` (or a bare `,balanced` or `,align`),
  * so a folder whose name has a comma still works.
  */
 export function parseDataArgument(value: string): DataArgument {
   const keys = SOURCE_KEYS.join('|');
-  const start = value.search(/,(?:[A-Za-z][\w-]*=|balanced(?:,|$))/);
+  const start = value.search(/,(?:[A-Za-z][\w-]*=|(?:balanced|align)(?:,|$))/);
   const dir = start < 0 ? value : value.slice(0, start);
   if (dir === '') throw new InvalidArgumentError(`"${value}" names no folder`);
   const out: DataArgument = { dir, scan: {}, split: {} };
@@ -43,6 +43,7 @@ export function parseDataArgument(value: string): DataArgument {
     if (!(SOURCE_KEYS as readonly string[]).includes(key)) throw new InvalidArgumentError(`unknown setting "${key}" in "${value}" (known: ${SOURCE_KEYS.join(', ')})`);
     if (key === 'balanced') out.split.balanced = yesNo(key, v);
     else if (key === 'identity-disjoint') out.split.identityDisjoint = yesNo(key, v);
+    else if (key === 'align') out.scan.align = yesNo(key, v);
     else if (v === undefined || v === '') throw new InvalidArgumentError(`${key} needs a value (${key}=…) in "${value}"`);
     else if (key === 'train' || key === 'val' || key === 'test') out.split[key] = whole(key, v);
     else if (key === 'stratify') out.split.stratify = v;

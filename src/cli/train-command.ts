@@ -28,7 +28,7 @@ export function addTrainingOptions(cmd: Command): Command {
       `fine-tune only the last N blocks of the base (default all). A block is, ${fineTuneBlocksText()}`,
       parseInteger(1),
     )
-    .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy), max-f1, youden, fixed:X', 'study')
+    .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy; the default on one folder), balanced (the same on the mean accuracy of each source and class; the default on several), max-f1, youden, fixed:X')
     .option('--resamples <n>', 'bootstrap resamples for confidence intervals', parseInteger(1), 1000)
     .option('--cache-dir <dir>', 'feature cache folder', DEFAULT_CACHE_DIR)
     .option('--no-cache', 'do not read or write the feature cache')
@@ -48,7 +48,7 @@ export function trainOptionsFrom(o: Record<string, unknown>, progress: ReturnTyp
     fineTuneEpochs: o.fineTuneEpochs as number,
     fineTuneLr: o.fineTuneLr as number,
     ...(o.fineTuneBlocks !== undefined ? { fineTuneBlocks: o.fineTuneBlocks as number } : {}),
-    thresholdRule: o.thresholdRule as string,
+    ...(o.thresholdRule !== undefined ? { thresholdRule: o.thresholdRule as string } : {}),
     resamples: o.resamples as number,
     cacheDir: o.cache === false ? (false as const) : (o.cacheDir as string),
     onProgress: progress,

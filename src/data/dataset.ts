@@ -44,6 +44,8 @@ export interface DatasetRecord {
   attributesFile?: string;
   identitiesFile?: string;
   groupsFile?: string;
+  /** Faces are found and aligned before training (ScanOptions.align). */
+  align?: true;
 }
 
 /** One folder of a dataset made of several (`scanDataset([...])`). */
@@ -84,6 +86,8 @@ export interface Dataset {
   labelConflicts: number;
   /** sha256 of the image listing (path and size), to notice a folder changed since a split was made. */
   listingHash: string;
+  /** Faces are found and aligned before training (ScanOptions.align). */
+  align?: true;
 }
 
 export interface ScanOptions {
@@ -107,6 +111,11 @@ export interface ScanOptions {
    * folder's own `groups.csv` when it has one; `false`: none.
    */
   groups?: string | false;
+  /**
+   * The images are not framed as CelebA's aligned faces (other crops, ordinary photos): training
+   * finds and aligns each face first, as predict does, so the model learns what it will be shown.
+   */
+  align?: boolean;
 }
 
 /** A folder of a dataset made of several, with its own options. */
@@ -322,6 +331,7 @@ export async function scanDataset(root: string | readonly SourceSpec[], options:
   if (table) dataset.attributesFile = table.file;
   if (options.identities) dataset.identitiesFile = path.resolve(options.identities);
   if (groupTable) dataset.groupsFile = groupTable.file;
+  if (options.align) dataset.align = true;
   return dataset;
 }
 
@@ -437,6 +447,7 @@ export function datasetRecord(d: Dataset): DatasetRecord {
   if (d.attributesFile) record.attributesFile = d.attributesFile;
   if (d.identitiesFile) record.identitiesFile = d.identitiesFile;
   if (d.groupsFile) record.groupsFile = d.groupsFile;
+  if (d.align) record.align = true;
   return record;
 }
 

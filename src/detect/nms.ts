@@ -7,8 +7,8 @@ export interface Detection {
   score: number;
   /** BlazeFace's six: image-left eye, image-right eye, nose tip, mouth centre, image-left ear, image-right ear. */
   keypoints: Point[];
-  /** Where the detector's eye keypoints sit in CelebA's frame (fractions), image-left first. */
-  eyeTemplate?: readonly [Point, Point];
+  /** Where the detector's first keypoints sit in CelebA's frame (fractions), for aligning on them. */
+  template?: readonly Point[];
 }
 
 export function iou(a: PixelBox, b: PixelBox): number {

@@ -75,7 +75,11 @@ export function evaluatePredictions(
   const valLabels = Uint8Array.from(val.images, (im) => im.label);
   const testLabels = Uint8Array.from(test.images, (im) => im.label);
   const sweep = sweepThresholds(valLabels, val.probs);
-  const choice = chooseThreshold(sweep, valLabels, val.probs, options.thresholdRule ?? 'study');
+  // With several sources, each source's classes weigh alike, so the threshold serves them all rather than the largest.
+  const sources = new Set(val.images.map((im) => im.source));
+  const rule = options.thresholdRule ?? (sources.size > 1 ? 'balanced' : 'study');
+  const cells = val.images.map((im) => `${im.source ?? ''}\u0000${im.label}`);
+  const choice = chooseThreshold(sweep, valLabels, val.probs, rule, cells);
   const threshold = choice.threshold;
 
   let subgroups: SubgroupReport | null = null;

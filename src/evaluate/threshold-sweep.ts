@@ -53,15 +53,16 @@ export function sweepThresholds(labels: Labels, probs: Probs, options: SweepOpti
 
 export type ThresholdRule =
   | { kind: 'study' }
+  | { kind: 'balanced' }
   | { kind: 'max-f1' }
   | { kind: 'youden' }
   | { kind: 'fixed'; value: number };
 
-export const THRESHOLD_RULES = ['study', 'max-f1', 'youden', 'fixed:<number>'] as const;
+export const THRESHOLD_RULES = ['study', 'balanced', 'max-f1', 'youden', 'fixed:<number>'] as const;
 
 export function parseThresholdRule(text: string): ThresholdRule {
   const rule = text.trim();
-  if (rule === 'study' || rule === 'max-f1' || rule === 'youden') return { kind: rule };
+  if (rule === 'study' || rule === 'balanced' || rule === 'max-f1' || rule === 'youden') return { kind: rule };
   const fixed = /^fixed:(.+)$/.exec(rule);
   if (fixed) {
     const value = Number(fixed[1]);
@@ -104,6 +105,9 @@ export interface ThresholdChoice {
  *   the maximal validation accuracy — the study's reasoning ("a longer run of the maximum accuracy
  *   … from 0.53 to 0.63 … 0.58, in the middle of this range"). A single best threshold is mostly
  *   chance with 750 images; the middle of a plateau is robust to it.
+ * - 'balanced': the same rule applied to the mean of the validation accuracies of each cell of
+ *   `cells` (e.g. source × class), so a small source counts as much as a large one; without cells,
+ *   each class is a cell.
  * - 'max-f1': the same rule applied to F1.
  * - 'youden': the cut maximising TPR − FPR over all distinct probabilities (not only the sweep
  *   range); the threshold is the midpoint between the two neighbouring distinct probabilities,
@@ -121,6 +125,7 @@ export function chooseThreshold(
   labels: Labels,
   probs: Probs,
   rule: string | ThresholdRule = 'study',
+  cells?: readonly string[],
 ): ThresholdChoice {
   const parsed = typeof rule === 'string' ? parseThresholdRule(rule) : rule;
   if (sweep.length === 0) throw new UsageError('threshold sweep is empty: nothing to choose from');
@@ -142,10 +147,26 @@ export function chooseThreshold(
     const { threshold, j } = youdenThreshold(labels, probs);
     return { ...base, threshold, run: null, atMaximum: [], accuracy: accuracyAt(threshold), youdenJ: j, reason: `maximises TPR − FPR (${j.toFixed(4)}) over all distinct validation probabilities` };
   }
-  const metric = parsed.kind === 'study' ? 'accuracy' : 'f1';
-  const best = metric === 'accuracy' ? maxAccuracy : maxF1;
+  let values: Array<number | null>;
+  let best: number | null;
+  let what: string;
+  if (parsed.kind === 'balanced') {
+    const keys = cells ?? Array.from({ length: n }, (_, i) => String(labels[i]));
+    if (keys.length !== n) throw new UsageError(`balanced threshold: ${keys.length} cells for ${n} validation scores`);
+    const groups = [...new Set(keys)].map((k) => keys.flatMap((key, i) => (key === k ? [i] : [])));
+    // Means of per-cell fractions, compared on a grid so that equal means tie exactly.
+    const balancedAt = (t: number) => Math.round((1e9 * groups.reduce((sum, idx) => sum + idx.filter((i) => ((probs[i] as number) > t ? 1 : 0) === labels[i]).length / idx.length, 0)) / groups.length) / 1e9;
+    values = sweep.map((r) => balancedAt(r.threshold));
+    best = Math.max(...(values as number[]));
+    what = `mean validation accuracy over ${groups.length} cells`;
+  } else {
+    const metric = parsed.kind === 'study' ? 'accuracy' : 'f1';
+    values = sweep.map((r) => r[metric]);
+    best = metric === 'accuracy' ? maxAccuracy : maxF1;
+    what = metric === 'accuracy' ? 'validation accuracy' : 'validation F1';
+  }
   if (best === null) throw new UsageError('F1 is undefined at every threshold (no Male image in the validation scores): use another threshold rule');
-  const { threshold, run, atMaximum } = plateauMiddle(sweep.map((r) => r.threshold), sweep.map((r) => r[metric] === best));
+  const { threshold, run, atMaximum } = plateauMiddle(sweep.map((r) => r.threshold), values.map((v) => v === best));
   const runText = run[0] === run[1] ? `${run[0]}` : `${run[0]}–${run[1]}`;
   return {
     ...base,
@@ -154,7 +175,7 @@ export function chooseThreshold(
     atMaximum,
     accuracy: accuracyAt(threshold),
     youdenJ: null,
-    reason: `middle of the longest run (${runText}) of thresholds reaching the maximal validation ${metric === 'accuracy' ? 'accuracy' : 'F1'} ${best.toFixed(4)}`,
+    reason: `middle of the longest run (${runText}) of thresholds reaching the maximal ${what} ${best.toFixed(4)}`,
   };
 }
 

@@ -4,6 +4,7 @@ import { readSplit } from '../data/split-file.js';
 import { splitDatasetName, type Split } from '../data/split.js';
 import { BundleError } from '../errors.js';
 import { extractFeatures, type ExtractOptions } from '../features/extract-features.js';
+import { splitAligner } from '../features/split-aligner.js';
 import { BUNDLE_MANIFEST } from '../train/bundle.js';
 import { headProbs } from '../train/fit-head.js';
 import { partFiles } from '../train/train-model.js';
@@ -35,18 +36,22 @@ export async function evaluateBundle(dir: string, options: EvaluateBundleOptions
     if (!splitFile) throw new BundleError('records no split file; give one with --split', path.join(dir, BUNDLE_MANIFEST));
     const split = await readSplit(splitFile, options.dataRoot ? { dataRoot: options.dataRoot } : {});
     const parts = { val: partFiles(split, 'val'), test: partFiles(split, 'test') };
+    // The photos training aligned are aligned again, so they give the features the head was trained on.
+    const aligner = await splitAligner(split);
     const probsOf = async (files: string[]) => {
       if (classifier.manifest.modelKind !== 'head') return classifier.probabilities(files);
       // A head's inputs are the base's features, which the cache usually already holds.
-      const feats = await extractFeatures(classifier.base, files, { cacheDir: options.cacheDir, onProgress: options.onProgress });
+      const feats = await extractFeatures(classifier.base, files, { cacheDir: options.cacheDir, onProgress: options.onProgress, ...(aligner ? { aligned: aligner } : {}) });
       return headProbs(classifier.model, feats.views[0] as Float32Array, feats.dim);
     };
-    const evaluation = evaluatePredictions(
-      { ...split.dataset, images: split.images },
-      { images: parts.val.images, probs: await probsOf(parts.val.files) },
-      { images: parts.test.images, probs: await probsOf(parts.test.files) },
-      options,
-    );
+    let val: Float32Array;
+    let test: Float32Array;
+    try {
+      [val, test] = [await probsOf(parts.val.files), await probsOf(parts.test.files)];
+    } finally {
+      await aligner?.dispose();
+    }
+    const evaluation = evaluatePredictions({ ...split.dataset, images: split.images }, { images: parts.val.images, probs: val }, { images: parts.test.images, probs: test }, options);
     await writeJsonAtomically(path.join(dir, 'evaluation.json'), { ...evaluation, ...(await trainingRunFacts(path.join(dir, 'evaluation.json'))) });
     await writeFileAtomically(path.join(dir, 'evaluation.md'), evaluationMarkdown(evaluation, `${classifier.manifest.base.id} on ${splitDatasetName(split)}`));
     if (options.saveThreshold) {

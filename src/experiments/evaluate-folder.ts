@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { scanDataset, type Dataset } from '../data/dataset.js';
+import type { FaceDetectorOptions } from '../detect/face-detector.js';
 import { DatasetError, UsageError } from '../errors.js';
 import { evaluateLabelled, type LabelledEvaluation, type LabelledOutcome } from '../evaluate/evaluate-labelled.js';
 import { labelledEvaluationMarkdown } from '../evaluate/evaluation-markdown.js';
@@ -27,6 +28,8 @@ export interface EvaluateFolderOptions {
   onProgress?: ProgressFn;
   /** Folder to write evaluation.json and evaluation.md into (created). */
   out?: string;
+  /** Which face detector and landmarks the photo path uses. */
+  detector?: FaceDetectorOptions;
 }
 
 export interface FolderEvaluation extends LabelledEvaluation {
@@ -82,7 +85,7 @@ export async function evaluateFolder(modelDir: string, dataDir: string, options:
   const classifier = await loadClassifier(modelDir, options.weights ? { weights: options.weights } : {});
   const { outcomes, detector } = await (async () => {
     try {
-      const pc = await createPhotoClassifier(classifier, { maxBatch: Math.max(options.batchSize ?? 16, 1) });
+      const pc = await createPhotoClassifier(classifier, { maxBatch: Math.max(options.batchSize ?? 16, 1), ...(options.detector ? { detector: options.detector } : {}) });
       try {
         const results = await classifyPhotoFiles(pc, files, { detect, batchSize: options.batchSize ?? 16, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
         return { outcomes: results, detector: detect ? pc.detectorDescription : null };

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Base } from '../bases/base.js';
 import { augmentImage, STUDY_AUGMENTATION, validateAugmentParams, type AugmentParams } from '../data/augment.js';
 import { decodeImageBuffer, type Interpolation } from '../data/decode.js';
+import { resizeImage } from '../data/resize-image.js';
 import type { DecodedImage } from '../data/image.js';
 import { ImageDecodeError, UsageError } from '../errors.js';
 import { writeJsonAtomically } from '../util/atomic-write.js';
@@ -28,7 +29,19 @@ export interface ExtractOptions {
   interpolation?: Interpolation;
   /** Skip undecodable images instead of failing on the first one. */
   skipBad?: boolean;
+  /** Images whose face is found and aligned first (a source framed unlike CelebA): see FaceAligner. */
+  aligned?: FaceAligner;
   onProgress?: ProgressFn;
+}
+
+/**
+ * Finds and aligns the face of a photo, as the photo path does, so a base sees a training photo
+ * the way it will see a user's. `key` names the detector and frame in cache keys.
+ */
+export interface FaceAligner {
+  key: string;
+  files: ReadonlySet<string>;
+  face(bytes: Uint8Array, file: string): Promise<DecodedImage>;
 }
 
 export interface FeatureSet {
@@ -104,6 +117,9 @@ export async function extractFeatures(base: Base, files: readonly string[], opti
       return undefined;
     }
   });
+  // An aligned image is a different input to the base than the file as it is.
+  const aligned = options.aligned;
+  if (aligned) files.forEach((f, i) => aligned.files.has(f) && hashes[i] !== undefined && (hashes[i] = sha256(hashes[i] as string, 'aligned', aligned.key)));
   let kept = files.map((_, i) => i).filter((i) => hashes[i] !== undefined);
 
   let store: FeatureStore | undefined;
@@ -142,12 +158,12 @@ export async function extractFeatures(base: Base, files: readonly string[], opti
     const images = [...todo.keys()];
     const bad = new Set<number>();
     const decode = async (i: number): Promise<DecodedImage | undefined> => {
+      const file = files[i] as string;
+      const fit = { size: base.inputSize, interpolation, ...(base.crop ? { crop: base.crop } : {}) };
       try {
-        return await decodeImageBuffer(await readFile(files[i] as string), files[i] as string, {
-          size: base.inputSize,
-          interpolation,
-          ...(base.crop ? { crop: base.crop } : {}),
-        });
+        const bytes = await readFile(file);
+        if (aligned?.files.has(file)) return await resizeImage(await aligned.face(bytes, file), fit);
+        return await decodeImageBuffer(bytes, file, fit);
       } catch (e) {
         if (!options.skipBad || !(e instanceof ImageDecodeError)) throw e;
         const file = files[i] as string;

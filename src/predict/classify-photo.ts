@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { DetectorInput, FaceDetector, FaceDetectorOptions } from '../detect/face-detector.js';
-import { letterboxesFromBytes } from '../detect/letterbox.js';
+import { DEFAULT_ALIGNED_SIZE, photoDetectorInput } from '../detect/photo-input.js';
 import { loadFaceDetector } from '../detect/load-detector.js';
 import type { PixelBox } from '../detect/box.js';
 import { findFaces, type FoundFace } from '../detect/find-faces.js';
 import { decodeImageBuffer, INTERPOLATIONS, type Interpolation } from '../data/decode.js';
 import type { DecodedImage, ImageSize, Rgb8Image } from '../data/image.js';
-import { openPhotoBytes, probePhoto, type Photo, type ReadPhotoOptions } from '../data/read-photo.js';
+import { probePhoto, type Photo, type ReadPhotoOptions } from '../data/read-photo.js';
 import { resizeImage } from '../data/resize-image.js';
 import { ImageDecodeError, UsageError } from '../errors.js';
 import type { Classification, Classifier } from './classifier.js';
@@ -19,12 +19,6 @@ import type { ProgressFn } from '../util/progress.js';
  * and batches model calls across concurrent photos, so the CLI and the server share it.
  */
 
-/**
- * Size the aligned face is cut at: the framing of CelebA's 178x218 aligned images at the 89x109
- * of the copies this project trains on, so a detected face reaches the base as blurred or sharp
- * as a training image did.
- */
-export const DEFAULT_ALIGNED_SIZE: ImageSize = { width: 89, height: 109 };
 
 /**
  * The SSD gains nothing from larger batches on tfjs' single-threaded wasm backend (the README's
@@ -139,20 +133,7 @@ export async function createPhotoClassifier(classifier: Classifier, options: Pho
   };
 
   const alignedFaces = async (bytes: Uint8Array, name: string, maxPixels?: number) => {
-    const opening = await openPhotoBytes(bytes, name, { ...readOptions, ...(maxPixels ? { maxPixels } : {}) });
-    const { width, height } = opening.decodedSize;
-    // The detector's small inputs come straight from the compressed bytes while the full decode runs.
-    const letterboxes = letterboxesFromBytes(bytes, width, height);
-    const letterbox = async (size: number) => {
-      try {
-        return await letterboxes(size);
-      } catch (err) {
-        // A photo that cannot be decoded is reported by the full decode, which names it and says why.
-        await opening.image;
-        throw err;
-      }
-    };
-    const input: DetectorInput = { width, height, pixels: () => opening.image, letterbox };
+    const { opening, input } = await photoDetectorInput(bytes, name, { ...readOptions, ...(maxPixels ? { maxPixels } : {}) });
     const faces = await detectStage.run(input);
     const { decodedSize: _, ...rest } = opening;
     return { photo: { ...rest, image: await opening.image }, faces };

@@ -6,6 +6,7 @@ import { fineTunableBasesText } from '../zoo/index.js';
 import type { AugmentParams } from '../data/augment.js';
 import { splitImageFile, splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
 import { extractFeatures } from '../features/extract-features.js';
+import { filesToAlign, splitAligner } from '../features/split-aligner.js';
 import { UsageError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
 import type { EpochRecord } from './fit.js';
@@ -91,6 +92,9 @@ export async function trainModel(split: Split, base: Base, options: TrainModelOp
   }
   const fineTuneBlocks = isFineTunable(base) ? checkFineTuneBlocks(options.fineTuneBlocks ?? base.blockCount, base) : undefined;
   const o = { ...STUDY_TRAINING, augmentViews: DEFAULT_AUGMENT_VIEWS, fineTuneEpochs: 0, fineTuneLr: 1e-4, ...options };
+  if (filesToAlign(split).size > 0 && (o.fineTuneEpochs > 0 || (isTrainable(base) && base.id === 'custom'))) {
+    throw new UsageError(`a split with a source to align (align=true) trains a head on a frozen base; training ${base.id} ${o.fineTuneEpochs > 0 ? 'with fine-tuning ' : ''}reads the images as they are`);
+  }
   const parts = { train: partFiles(split, 'train'), val: partFiles(split, 'val'), test: partFiles(split, 'test') };
   const times: StageTime[] = [];
   const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
@@ -126,58 +130,64 @@ export async function trainModel(split: Split, base: Base, options: TrainModelOp
 
   config.mode = 'frozen base, cached features';
   config.augmentViews = o.augmentViews;
-  const headInput = { standardize: o.standardize ?? HEAD_INPUT_DEFAULTS.standardize, drawPlain: o.drawPlain ?? HEAD_INPUT_DEFAULTS.drawPlain };
-  Object.assign(config, headInput);
-  const extract = { cacheDir: o.cacheDir, seed: o.seed, skipBad: false, onProgress: o.onProgress, ...(o.augment ? { augment: o.augment } : {}) };
-  const trainFeats = await timed(`embed train (${o.augmentViews + 1} views)`, () => extractFeatures(base, parts.train.files, { ...extract, views: o.augmentViews }));
-  const valFeats = await timed('embed val', () => extractFeatures(base, parts.val.files, extract));
-  const testFeats = await timed('embed test', () => extractFeatures(base, parts.test.files, extract));
-  const run = await timed('train head', () =>
-    trainHead({ dim: base.dim, views: trainFeats.views, labels: parts.train.labels }, { dim: base.dim, views: valFeats.views, labels: parts.val.labels }, { ...fitOptions, ...headInput }),
-  );
-  let fine: FineTuneBaseRun | undefined;
-  if (o.fineTuneEpochs > 0 && isFineTunable(base) && fineTuneBlocks !== undefined) {
-    fine = await timed('fine-tune', () =>
-      fineTuneBase(base, run.model, parts.train, parts.val, {
-        ...fitOptions,
-        epochs: o.fineTuneEpochs,
-        lr: o.fineTuneLr,
-        trainableBlocks: fineTuneBlocks,
-        head: run.head,
-        baselineLoss: Math.min(...run.history.map((h) => h.val_loss)),
-        firstEpoch: run.history.length + 1,
-        ...(o.augment ? { augment: o.augment } : {}),
-        onNotice: o.onNotice,
-      }),
+  const aligner = await splitAligner(split);
+  try {
+    const headInput = { standardize: o.standardize ?? HEAD_INPUT_DEFAULTS.standardize, drawPlain: o.drawPlain ?? HEAD_INPUT_DEFAULTS.drawPlain };
+    Object.assign(config, headInput);
+    const extract = { cacheDir: o.cacheDir, seed: o.seed, skipBad: false, onProgress: o.onProgress, ...(o.augment ? { augment: o.augment } : {}), ...(aligner ? { aligned: aligner } : {}) };
+    const trainFeats = await timed(`embed train (${o.augmentViews + 1} views)`, () => extractFeatures(base, parts.train.files, { ...extract, views: o.augmentViews }));
+    const valFeats = await timed('embed val', () => extractFeatures(base, parts.val.files, extract));
+    const testFeats = await timed('embed test', () => extractFeatures(base, parts.test.files, extract));
+    const run = await timed('train head', () =>
+      trainHead({ dim: base.dim, views: trainFeats.views, labels: parts.train.labels }, { dim: base.dim, views: valFeats.views, labels: parts.val.labels }, { ...fitOptions, ...headInput }),
     );
-    const { message: _message, ...estimate } = fine.estimate;
-    config.fineTuneBlocks = fineTuneBlocks;
-    config.fineTune = { kept: fine.kept, estimate, ...(fine.base ? { originalWeightsHash: base.weightsHash, weightsHash: fine.base.weightsHash } : {}) };
-  }
-  const tuned = fine?.base;
-  const [val, test] = await timed('predict', async () => {
-    let [v, t] = [valFeats, testFeats];
-    try {
-      // The cached features are those of the weights before fine-tuning: embed again with the new ones.
-      if (tuned) [v, t] = [await extractFeatures(tuned, parts.val.files, extract), await extractFeatures(tuned, parts.test.files, extract)];
-    } catch (e) {
-      await tuned?.dispose();
-      throw e;
+    let fine: FineTuneBaseRun | undefined;
+    if (o.fineTuneEpochs > 0 && isFineTunable(base) && fineTuneBlocks !== undefined) {
+      fine = await timed('fine-tune', () =>
+        fineTuneBase(base, run.model, parts.train, parts.val, {
+          ...fitOptions,
+          epochs: o.fineTuneEpochs,
+          lr: o.fineTuneLr,
+          trainableBlocks: fineTuneBlocks,
+          head: run.head,
+          baselineLoss: Math.min(...run.history.map((h) => h.val_loss)),
+          firstEpoch: run.history.length + 1,
+          ...(o.augment ? { augment: o.augment } : {}),
+          onNotice: o.onNotice,
+        }),
+      );
+      const { message: _message, ...estimate } = fine.estimate;
+      config.fineTuneBlocks = fineTuneBlocks;
+      config.fineTune = { kept: fine.kept, estimate, ...(fine.base ? { originalWeightsHash: base.weightsHash, weightsHash: fine.base.weightsHash } : {}) };
     }
-    return [await headProbs(run.model, v.views[0] as Float32Array, base.dim), await headProbs(run.model, t.views[0] as Float32Array, base.dim)];
-  });
-  const features = [trainFeats, valFeats, testFeats].reduce((s, f) => ({ computed: s.computed + f.computed, cached: s.cached + f.cached }), { computed: 0, cached: 0 });
-  return {
-    kind: 'head',
-    model: run.model,
-    history: [...run.history, ...(fine?.history ?? [])],
-    bestEpoch: fine?.kept ? fine.bestEpoch : run.bestEpoch,
-    stoppedEarly: fine ? fine.stoppedEarly : run.stoppedEarly,
-    probs: { val, test },
-    images,
-    times,
-    config,
-    features,
-    ...(tuned ? { fineTunedBase: tuned } : {}),
-  };
+    const tuned = fine?.base;
+    const [val, test] = await timed('predict', async () => {
+      let [v, t] = [valFeats, testFeats];
+      try {
+        // The cached features are those of the weights before fine-tuning: embed again with the new ones.
+        if (tuned) [v, t] = [await extractFeatures(tuned, parts.val.files, extract), await extractFeatures(tuned, parts.test.files, extract)];
+      } catch (e) {
+        await tuned?.dispose();
+        throw e;
+      }
+      return [await headProbs(run.model, v.views[0] as Float32Array, base.dim), await headProbs(run.model, t.views[0] as Float32Array, base.dim)];
+    });
+    const features = [trainFeats, valFeats, testFeats].reduce((s, f) => ({ computed: s.computed + f.computed, cached: s.cached + f.cached }), { computed: 0, cached: 0 });
+    return {
+      kind: 'head',
+      model: run.model,
+      history: [...run.history, ...(fine?.history ?? [])],
+      bestEpoch: fine?.kept ? fine.bestEpoch : run.bestEpoch,
+      stoppedEarly: fine ? fine.stoppedEarly : run.stoppedEarly,
+      probs: { val, test },
+      images,
+      times,
+      config,
+      features,
+      ...(tuned ? { fineTunedBase: tuned } : {}),
+    };
+  } finally {
+    if (aligner) config.alignment = { images: aligner.files.size, noFace: aligner.noFace.length, detector: aligner.key };
+    await aligner?.dispose();
+  }
 }

@@ -125,7 +125,7 @@ describe('the default face detector', () => {
         const [[face] = []] = await findFaces(own, [image], { frame: { width: image.width, height: image.height } });
         expect(face, file).toBeDefined();
         if (!face) continue;
-        expect(face.landmarks).toHaveLength(landmarks === 'mesh' ? 5 : 2);
+        expect(face.landmarks).toHaveLength(landmarks === 'mesh' ? 5 : 4);
         // The image is already CelebA-aligned, so the template's eyes should map to themselves.
         const [le, re] = CELEBA_FACE_TEMPLATE;
         const eyeDistance = (re.x - le.x) * image.width;

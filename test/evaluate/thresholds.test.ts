@@ -139,9 +139,42 @@ describe('chooseThreshold', () => {
   });
 });
 
+describe('the balanced rule', () => {
+  /*
+   * Two sources. A: 20 sure Females (0.05), 20 sure Males (0.95) and 3 Males at 0.61. B, small:
+   * Females at 0.60 and 0.62, Males at 0.66 and 0.68. Pooled, one error is left only at 0.60 (the
+   * B Female at 0.62), so the study rule takes 0.60. Per cell (source x class), the mean accuracy
+   * is (A-F, A-M, B-F, B-M): 0.30–0.59 (1, 1, 0, 1) → 0.75; 0.60 (1, 1, ½, 1) → 0.875;
+   * 0.61 (1, 20/23, ½, 1); 0.62–0.65 (1, 20/23, 1, 1) → 0.967, the maximum; 0.66–0.67 and on lower.
+   * The four-long run 0.62–0.65 has 0.63 and 0.64 in its centre: 0.63 is nearer 0.5.
+   */
+  const labels2 = [...Array(20).fill(0), ...Array(23).fill(1), 0, 0, 1, 1];
+  const probs2 = [...Array(20).fill(0.05), ...Array(20).fill(0.95), 0.61, 0.61, 0.61, 0.6, 0.62, 0.66, 0.68];
+  const cells = labels2.map((l, i) => `${i < 43 ? 'A' : 'B'}:${l}`);
+  const sweep2 = sweepThresholds(labels2, probs2);
+
+  it('weighs a small source as much as a large one: 0.63, where the pooled study rule takes 0.60', () => {
+    expect(chooseThreshold(sweep2, labels2, probs2, 'study').threshold).toBe(0.6);
+    const choice = chooseThreshold(sweep2, labels2, probs2, 'balanced', cells);
+    expect(choice.rule).toBe('balanced');
+    expect(choice.run).toEqual([0.62, 0.65]);
+    expect(choice.atMaximum).toEqual([0.62, 0.63, 0.64, 0.65]);
+    expect(choice.threshold).toBe(0.63);
+    expect(choice.accuracy).toBe(44 / 47);
+    expect(choice.reason).toMatch(/mean validation accuracy over 4 cells 0\.9674/);
+  });
+
+  it('without cells weighs the two classes alike, and refuses cells that do not fit the scores', () => {
+    const byClass = chooseThreshold(sweep2, labels2, probs2, 'balanced');
+    expect(byClass.reason).toMatch(/over 2 cells/);
+    expect(() => chooseThreshold(sweep2, labels2, probs2, 'balanced', cells.slice(1))).toThrow(/46 cells for 47 validation scores/);
+  });
+});
+
 describe('parseThresholdRule', () => {
-  it('parses the four rules', () => {
+  it('parses the five rules', () => {
     expect(parseThresholdRule('study')).toEqual({ kind: 'study' });
+    expect(parseThresholdRule('balanced')).toEqual({ kind: 'balanced' });
     expect(parseThresholdRule('max-f1')).toEqual({ kind: 'max-f1' });
     expect(parseThresholdRule('youden')).toEqual({ kind: 'youden' });
     expect(parseThresholdRule('fixed:0.58')).toEqual({ kind: 'fixed', value: 0.58 });
@@ -149,7 +182,7 @@ describe('parseThresholdRule', () => {
 
   it('rejects unknown rules and bad fixed values with a UsageError naming them', () => {
     expect(() => parseThresholdRule('median')).toThrow(UsageError);
-    expect(() => parseThresholdRule('median')).toThrow(/unknown threshold rule "median": expected one of study, max-f1, youden, fixed:<number>/);
+    expect(() => parseThresholdRule('median')).toThrow(/unknown threshold rule "median": expected one of study, balanced, max-f1, youden, fixed:<number>/);
     expect(() => parseThresholdRule('fixed:abc')).toThrow(/"abc" is not a number in \[0, 1\]/);
     expect(() => parseThresholdRule('fixed:1.5')).toThrow(UsageError);
     expect(() => parseThresholdRule('fixed:')).toThrow(UsageError);
