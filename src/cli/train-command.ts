@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ROBUST_DEGRADATION } from '../data/degrade.js';
 import { readSplit } from '../data/split-file.js';
 import { DEFAULT_BASE, fineTunableBasesText, fineTuneBlocksText } from '../zoo/index.js';
 import { runExperiment } from '../experiments/experiment.js';
@@ -19,6 +20,8 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--patience <n>', 'early stopping patience on val_loss (0 = off); the best epoch\'s weights are restored', parseInteger(0), STUDY_TRAINING.patience)
     .option('--augment-views <k>', 'augmented views per training image, cached, for a frozen base', parseInteger(0), DEFAULT_AUGMENT_VIEWS)
     .option('--no-standardize', 'frozen base: feed the head raw features (default: standardised on the training set, folded into the saved head)')
+    .option('--robust-views', 'frozen base: augmented views may also be cut tight, JPEG-compressed, darkened or brightened, or greyed (see the README\'s robustness suite)')
+    .option('--no-robust-views', 'frozen base: augmented views as the study makes them only')
     .option('--no-draw-plain', 'frozen base: draw only augmented views each epoch, as Keras\' generator does (default: the plain view too)')
     .option('--seed <n>', 'seed of initial weights, shuffling, dropout and augmentation', parseInteger(0), STUDY_TRAINING.seed)
     .option('--fine-tune-epochs <n>', `after the head, train base and head together for N epochs (${fineTunableBasesText()}); for all but custom the measured expected time is printed before it starts`, parseInteger(0), 0)
@@ -44,6 +47,7 @@ export function trainOptionsFrom(o: Record<string, unknown>, progress: ReturnTyp
     augmentViews: o.augmentViews as number,
     standardize: o.standardize !== false,
     drawPlain: o.drawPlain !== false,
+    ...(o.robustViews !== undefined ? { degrade: o.robustViews ? ROBUST_DEGRADATION : (false as const) } : {}),
     seed: o.seed as number,
     fineTuneEpochs: o.fineTuneEpochs as number,
     fineTuneLr: o.fineTuneLr as number,

@@ -113,8 +113,18 @@ export class Scenery {
   }
 }
 
-function gammaLut(gamma: number): Uint8Array {
+/** v → 255·(v/255)^gamma for every byte value: gamma above 1 darkens. */
+export function gammaLut(gamma: number): Uint8Array {
   return Uint8Array.from({ length: 256 }, (_, v) => Math.round(255 * (v / 255) ** gamma));
+}
+
+/** RGB pixels with each pixel's luma (ITU-R 601) in all three channels. */
+export function luma<T extends Uint8Array | Float32Array>(d: T): T {
+  const g = new (d.constructor as new (n: number) => T)(d.length);
+  for (let i = 0; i < d.length; i += 3) {
+    g[i] = g[i + 1] = g[i + 2] = Math.round(0.299 * (d[i] as number) + 0.587 * (d[i + 1] as number) + 0.114 * (d[i + 2] as number));
+  }
+  return g;
 }
 
 async function encode(im: Raw, face: FaceRect, roll = 0, format: 'png' | 'jpeg' = 'png'): Promise<ReframedFace> {
@@ -140,14 +150,8 @@ export async function reframeFace(bytes: Uint8Array, kind: Reframing, key: strin
       const lut = gammaLut(REFRAME_SETTINGS.gamma);
       return encode({ ...src, data: src.data.map((v) => lut[v] as number) }, face);
     }
-    case 'grey': {
-      const d = src.data;
-      const g = new Uint8Array(d.length);
-      for (let i = 0; i < d.length; i += 3) {
-        g[i] = g[i + 1] = g[i + 2] = Math.round(0.299 * (d[i] as number) + 0.587 * (d[i + 1] as number) + 0.114 * (d[i + 2] as number));
-      }
-      return encode({ ...src, data: g }, face);
-    }
+    case 'grey':
+      return encode({ ...src, data: luma(src.data) }, face);
     case 'jpeg':
       return encode(src, face, 0, 'jpeg');
     case 'tight': {

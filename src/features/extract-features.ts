@@ -5,6 +5,8 @@ import type { Base } from '../bases/base.js';
 import { augmentImage, STUDY_AUGMENTATION, validateAugmentParams, type AugmentParams } from '../data/augment.js';
 import { decodeImageBuffer, type Interpolation } from '../data/decode.js';
 import { resizeImage } from '../data/resize-image.js';
+import { degradeFrame, validateDegradeParams, type DegradeParams } from '../data/degrade.js';
+import { SeededRandom } from '../util/random.js';
 import type { DecodedImage } from '../data/image.js';
 import { ImageDecodeError, UsageError } from '../errors.js';
 import { writeJsonAtomically } from '../util/atomic-write.js';
@@ -21,6 +23,8 @@ export interface ExtractOptions {
   views?: number;
   /** Augmentation of views 1..K. Default: the study's. */
   augment?: AugmentParams;
+  /** Degradations views 1..K may also go through, on the aligned frame before the base's crop (data/degrade.ts). Default none. */
+  degrade?: DegradeParams;
   /** Seed of the augmentation draws. Default 1. */
   seed?: number;
   /** Images per call to the base. Default 16. */
@@ -101,7 +105,9 @@ export async function extractFeatures(base: Base, files: readonly string[], opti
   validateAugmentParams(augment);
   const seed = options.seed ?? 1;
   const interpolation = options.interpolation ?? 'bilinear';
-  const augmentKey = JSON.stringify({ augment, seed });
+  const degrade = options.degrade;
+  if (degrade) validateDegradeParams(degrade);
+  const augmentKey = JSON.stringify(degrade ? { augment, seed, degrade } : { augment, seed });
   const dim = base.dim;
 
   // Content hashes: the cache follows the bytes, not the path, so a renamed file still hits and an
@@ -157,13 +163,18 @@ export async function extractFeatures(base: Base, files: readonly string[], opti
 
     const images = [...todo.keys()];
     const bad = new Set<number>();
-    const decode = async (i: number): Promise<DecodedImage | undefined> => {
+    const fit = { size: base.inputSize, interpolation, ...(base.crop ? { crop: base.crop } : {}) };
+    /** The base's input, and the whole frame when views are degraded there first. */
+    const decode = async (i: number): Promise<{ input: DecodedImage; frame?: DecodedImage } | undefined> => {
       const file = files[i] as string;
-      const fit = { size: base.inputSize, interpolation, ...(base.crop ? { crop: base.crop } : {}) };
       try {
         const bytes = await readFile(file);
-        if (aligned?.files.has(file)) return await resizeImage(await aligned.face(bytes, file), fit);
-        return await decodeImageBuffer(bytes, file, fit);
+        if (aligned?.files.has(file)) {
+          const frame = await aligned.face(bytes, file);
+          return { input: await resizeImage(frame, fit), ...(degrade ? { frame } : {}) };
+        }
+        const input = await decodeImageBuffer(bytes, file, fit);
+        return degrade ? { input, frame: await decodeImageBuffer(bytes, file, { interpolation }) } : { input };
       } catch (e) {
         if (!options.skipBad || !(e instanceof ImageDecodeError)) throw e;
         const file = files[i] as string;
@@ -175,7 +186,7 @@ export async function extractFeatures(base: Base, files: readonly string[], opti
     // Decoding runs on libuv's threads, the base on its own; keeping a few batches of decodes in
     // flight lets both work at once.
     const ahead = Math.max(2 * batchSize, 8);
-    const pending: Array<Promise<DecodedImage | undefined>> = [];
+    const pending: Array<Promise<{ input: DecodedImage; frame?: DecodedImage } | undefined>> = [];
     let nextDecode = 0;
     const fill = () => {
       while (nextDecode < images.length && pending.length < ahead) {
@@ -209,15 +220,18 @@ export async function extractFeatures(base: Base, files: readonly string[], opti
     };
     fill();
     for (let k = 0; k < images.length; k++) {
-      const image = await (pending.shift() as Promise<DecodedImage | undefined>);
+      const decoded = await (pending.shift() as Promise<{ input: DecodedImage; frame?: DecodedImage } | undefined>);
       fill();
       const i = images[k] as number;
-      if (!image) {
+      if (!decoded) {
         done += (todo.get(i) as number[]).length;
         continue;
       }
       for (const v of todo.get(i) as number[]) {
-        queue.push({ image: i, view: v, pixels: augmentImage(image, augment, seed, hashes[i] as string, v).data });
+        const hash = hashes[i] as string;
+        const frame = decoded.frame;
+        const source = v > 0 && frame && degrade ? await resizeImage(await degradeFrame(frame, degrade, SeededRandom.keyed(seed, hash, v, 'degrade')), fit) : decoded.input;
+        queue.push({ image: i, view: v, pixels: augmentImage(source, augment, seed, hash, v).data });
         if (queue.length === batchSize) await flush();
       }
     }

@@ -4,6 +4,7 @@ import type { TrainableBase } from '../bases/base.js';
 import { isFineTunable, type FineTunedBase } from '../bases/fine-tunable.js';
 import { fineTunableBasesText } from '../zoo/index.js';
 import type { AugmentParams } from '../data/augment.js';
+import { ROBUST_DEGRADATION, type DegradeParams } from '../data/degrade.js';
 import { splitImageFile, splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
 import { extractFeatures } from '../features/extract-features.js';
 import { filesToAlign, splitAligner } from '../features/split-aligner.js';
@@ -27,6 +28,8 @@ export interface TrainModelOptions {
   /** Each epoch may draw a training image's plain view as well as its augmented ones. Default on. */
   drawPlain?: boolean;
   augment?: AugmentParams;
+  /** Degradations the cached augmented views may also go through (tight framing, JPEG, exposure, grey); false for none. */
+  degrade?: DegradeParams | false;
   /** Epochs of training base and head together after the head, at `fineTuneLr`. */
   fineTuneEpochs?: number;
   fineTuneLr?: number;
@@ -39,6 +42,9 @@ export interface TrainModelOptions {
   /** Called with a one-line notice, e.g. the expected time of a long phase. */
   onNotice?: (message: string) => void;
 }
+
+/** The degradations training views go through unless told otherwise (chosen on the robustness suite; see the README). */
+export const DEFAULT_DEGRADATION: DegradeParams | false = false;
 
 /** Default number of cached augmented views per training image for a frozen base. */
 export const DEFAULT_AUGMENT_VIEWS = 2;
@@ -134,8 +140,10 @@ export async function trainModel(split: Split, base: Base, options: TrainModelOp
   try {
     const headInput = { standardize: o.standardize ?? HEAD_INPUT_DEFAULTS.standardize, drawPlain: o.drawPlain ?? HEAD_INPUT_DEFAULTS.drawPlain };
     Object.assign(config, headInput);
+    const degrade = o.degrade === undefined ? DEFAULT_DEGRADATION : o.degrade;
+    if (degrade) config.degrade = degrade;
     const extract = { cacheDir: o.cacheDir, seed: o.seed, skipBad: false, onProgress: o.onProgress, ...(o.augment ? { augment: o.augment } : {}), ...(aligner ? { aligned: aligner } : {}) };
-    const trainFeats = await timed(`embed train (${o.augmentViews + 1} views)`, () => extractFeatures(base, parts.train.files, { ...extract, views: o.augmentViews }));
+    const trainFeats = await timed(`embed train (${o.augmentViews + 1} views)`, () => extractFeatures(base, parts.train.files, { ...extract, views: o.augmentViews, ...(degrade ? { degrade } : {}) }));
     const valFeats = await timed('embed val', () => extractFeatures(base, parts.val.files, extract));
     const testFeats = await timed('embed test', () => extractFeatures(base, parts.test.files, extract));
     const run = await timed('train head', () =>

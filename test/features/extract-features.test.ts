@@ -97,3 +97,22 @@ describe('extractFeatures with the cache', () => {
     expect((await stat(bad)).size).toBeGreaterThan(0);
   });
 });
+
+describe('extractFeatures with degraded views', () => {
+  it('leaves the plain view alone, degrades the augmented ones, and caches them under their own key', async () => {
+    const cacheDir = path.join(dir, 'cache-degrade');
+    const some = images.slice(0, 8);
+    const study = await extractFeatures(countingBase(await smallBase()), some, { cacheDir, views: 2 });
+    const all = { tight: 1, jpeg: 1, gamma: 1, grey: 1 };
+    const counted = countingBase(await smallBase());
+    const degraded = await extractFeatures(counted, some, { cacheDir, views: 2, degrade: all });
+    // View 0 comes from the cache (its key has no augmentation); views 1 and 2 are new.
+    expect(counted.images).toBe(some.length * 2);
+    expect(Array.from(degraded.views[0] as Float32Array)).toEqual(Array.from(study.views[0] as Float32Array));
+    for (const v of [1, 2]) expect(Array.from(degraded.views[v] as Float32Array)).not.toEqual(Array.from(study.views[v] as Float32Array));
+    const again = countingBase(await smallBase());
+    const b = await extractFeatures(again, some, { cacheDir, views: 2, degrade: all });
+    expect(again.calls).toBe(0);
+    expect(Array.from(b.views[2] as Float32Array)).toEqual(Array.from(degraded.views[2] as Float32Array));
+  });
+});
