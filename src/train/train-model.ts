@@ -4,7 +4,7 @@ import type { TrainableBase } from '../bases/base.js';
 import { isFineTunable, type FineTunedBase } from '../bases/fine-tunable.js';
 import { fineTunableBasesText } from '../zoo/index.js';
 import type { AugmentParams } from '../data/augment.js';
-import { ROBUST_DEGRADATION, type DegradeParams } from '../data/degrade.js';
+import type { DegradeParams } from '../data/degrade.js';
 import { splitImageFile, splitPart, type Part, type Split, type SplitImage } from '../data/split.js';
 import { extractFeatures } from '../features/extract-features.js';
 import { filesToAlign, splitAligner } from '../features/split-aligner.js';
@@ -43,7 +43,10 @@ export interface TrainModelOptions {
   onNotice?: (message: string) => void;
 }
 
-/** The degradations training views go through unless told otherwise (chosen on the robustness suite; see the README). */
+/**
+ * The degradations training views go through unless told otherwise: none. On the robustness suite
+ * they lifted tight crops but not the plain, JPEG or MEBeauty test sets (the README's table).
+ */
 export const DEFAULT_DEGRADATION: DegradeParams | false = false;
 
 /** Default number of cached augmented views per training image for a frozen base. */
