@@ -52,3 +52,5 @@ export { type GenderModel } from './competitors/gender-model.js';
 // Shells
 export { writeModelReport, writeCompareReport } from './report/write-report.js';
 export { buildServer, type ServerOptions } from './serve/server.js';
+export { reframeFace, REFRAMINGS, type Reframing } from './data/reframe.js';
+export { buildRobustnessSets, scoreModelOnSets, scoreCompetitorOnSets, robustnessMarkdown, type RobustnessRow } from './experiments/robustness.js';
