@@ -20,7 +20,7 @@ export function parseNumber(value: string): number {
 export function addDetectorOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--detector <kind>', 'face detector: blazeface (BlazeFace front and back on ONNX Runtime) or ssd (face-api\'s SSD and 68 landmarks on tfjs)').choices([...DETECTOR_KINDS]).default('blazeface'))
-    .addOption(new Option('--landmarks <source>', 'blazeface: align on its eye, nose and mouth keypoints, or on FaceMesh\'s five points (slower)').choices([...LANDMARK_SOURCES]).default('keypoints'));
+    .addOption(new Option('--landmarks <source>', 'blazeface: align on its eye keypoints (nose and mouth too for a turned face), or on FaceMesh\'s five points (slower)').choices([...LANDMARK_SOURCES]).default('keypoints'));
 }
 
 export function detectorOptionsFrom(o: Record<string, unknown>): FaceDetectorOptions {

@@ -52,7 +52,7 @@ export interface FaceDetectorOptions {
   threads?: number;
   /** tfjs backend (ssd). */
   backend?: TfjsBackendName;
-  /** Where the alignment's points come from (blazeface): BlazeFace's own eye, nose and mouth keypoints (default), or FaceMesh on an upright patch. */
+  /** Where the alignment's points come from (blazeface): BlazeFace's own eye keypoints, with its nose and mouth for a turned face (default), or FaceMesh on an upright patch. */
   landmarks?: LandmarkSource;
 }
 

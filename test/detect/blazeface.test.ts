@@ -119,13 +119,15 @@ describe('the default face detector', () => {
   it.each(['keypoints', 'mesh'] as const)('puts the eyes where CelebA has them (%s): aligning a plain face moves its eyes by under 12 percent of their distance', async (landmarks) => {
     const own = landmarks === 'keypoints' ? detector : await loadFaceDetector({ landmarks });
     const errors: number[] = [];
+    const pointCounts: number[] = [];
     try {
       for (const file of files) {
         const image = await decodeImageBuffer(await readFile(file), file);
         const [[face] = []] = await findFaces(own, [image], { frame: { width: image.width, height: image.height } });
         expect(face, file).toBeDefined();
         if (!face) continue;
-        expect(face.landmarks).toHaveLength(landmarks === 'mesh' ? 5 : 4);
+        expect(landmarks === 'mesh' ? [5] : [2, 4]).toContain(face.landmarks.length);
+        pointCounts.push(face.landmarks.length);
         // The image is already CelebA-aligned, so the template's eyes should map to themselves.
         const [le, re] = CELEBA_FACE_TEMPLATE;
         const eyeDistance = (re.x - le.x) * image.width;
@@ -140,6 +142,8 @@ describe('the default face detector', () => {
     }
     errors.sort((a, b) => a - b);
     expect(errors[Math.floor(errors.length / 2)]).toBeLessThan(0.12);
+    // Frontal faces align on the eyes alone; only a face turned aside brings in its nose and mouth.
+    if (landmarks === 'keypoints') expect(pointCounts.filter((n) => n === 2).length).toBeGreaterThanOrEqual(18);
   });
 
   it('finds every face of the sample group photos, no more', async () => {
@@ -149,7 +153,11 @@ describe('the default face detector', () => {
       const photo = await readPhoto(await readFile(file), file);
       const [faces = []] = await findFaces(detector, [photo.image]);
       counts.push(faces.length);
-      for (const f of faces) expect(Math.abs(f.aligned.degrees), file).toBeLessThan(60);
+      for (const f of faces) {
+        expect(Math.abs(f.aligned.degrees), file).toBeLessThan(60);
+        // Sample 2 holds a profile, whose eyes close up: fitted on them alone its scale would explode.
+        expect(f.aligned.scale, file).toBeLessThan(1);
+      }
     }
     // The people in the six photos, counted by eye.
     expect(counts).toEqual([3, 3, 3, 4, 5, 4]);
