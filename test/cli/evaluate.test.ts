@@ -3,6 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../helpers/run-command.js';
 import { evaluateCommand } from '../../src/cli/evaluate-command.js';
 import { loadClassifier } from '../../src/predict/classifier.js';
 import { blankImage, celebaFiles } from '../helpers/face-images.js';
@@ -44,18 +45,8 @@ afterAll(async () => {
 });
 
 /** Runs `facegender evaluate …` in this process, capturing what it prints. */
-async function evaluate(args: string[]): Promise<{ stdout: string; error?: Error }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...parts: unknown[]) => void lines.push(parts.map(String).join(' '));
-  try {
-    await evaluateCommand().exitOverride().parseAsync(['--model', bundle, ...args], { from: 'user' });
-    return { stdout: lines.join('\n') };
-  } catch (error) {
-    return { stdout: lines.join('\n'), error: error as Error };
-  } finally {
-    console.log = log;
-  }
+function evaluate(args: string[]): Promise<{ stdout: string; error?: Error }> {
+  return runCommand(evaluateCommand(), ['--model', bundle, ...args]);
 }
 
 type Pred = { path: string; label: number; predicted: number | null; correct: boolean; faces: number; groups?: { batch: string } };

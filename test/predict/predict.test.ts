@@ -2,6 +2,7 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../helpers/run-command.js';
 import { predictCommand } from '../../src/cli/predict-command.js';
 import type { Split } from '../../src/data/split.js';
 import { formatPrediction } from '../../src/evaluate/certainty.js';
@@ -49,18 +50,8 @@ afterAll(async () => {
 });
 
 /** Runs `facegender predict …` in this process, capturing what it prints. */
-async function predict(args: string[]): Promise<{ stdout: string; error?: Error }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...parts: unknown[]) => void lines.push(parts.map(String).join(' '));
-  try {
-    await predictCommand().exitOverride().parseAsync(['--model', bundle, ...args], { from: 'user' });
-    return { stdout: lines.join('\n') };
-  } catch (error) {
-    return { stdout: lines.join('\n'), error: error as Error };
-  } finally {
-    console.log = log;
-  }
+function predict(args: string[]): Promise<{ stdout: string; error?: Error }> {
+  return runCommand(predictCommand(), ['--model', bundle, ...args]);
 }
 
 describe('the micro-batcher', () => {
