@@ -173,8 +173,10 @@ export async function extractFeatures(base: Base, files: readonly string[], opti
           const frame = await aligned.face(bytes, file);
           return { input: await resizeImage(frame, fit), ...(degrade ? { frame } : {}) };
         }
-        const input = await decodeImageBuffer(bytes, file, fit);
-        return degrade ? { input, frame: await decodeImageBuffer(bytes, file, { interpolation }) } : { input };
+        if (!degrade) return { input: await decodeImageBuffer(bytes, file, fit) };
+        // One decode: resizeImage gives the pixels decodeImageBuffer would give with the same fit.
+        const frame = await decodeImageBuffer(bytes, file, { interpolation });
+        return { input: await resizeImage(frame, fit), frame };
       } catch (e) {
         if (!options.skipBad || !(e instanceof ImageDecodeError)) throw e;
         const file = files[i] as string;
