@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DatasetError } from '../errors.js';
 import { readAttributeFile, type AttributeTable } from './attributes.js';
 import { readIdentityFile } from './identities.js';
+import { walkFiles } from './list-images.js';
 import { pathKey, readLabelTable, rowLabel, type LabelTable } from './label-table.js';
 import { IMAGE_EXTENSIONS, describeNonImage, sniffImageFormat } from './sniff.js';
 import { mapLimited } from '../util/map-limited.js';
@@ -139,13 +140,10 @@ const toPosix = (p: string) => p.split(path.sep).join('/');
 const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 async function listImageFiles(root: string, dir: string): Promise<{ files: ListedFile[]; nonImage: number }> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files: ListedFile[] = [];
   let nonImage = 0;
-  for (const entry of entries) {
-    if (!entry.isFile()) continue;
-    const abs = path.join(entry.parentPath, entry.name);
-    if (!IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) {
+  for (const abs of await walkFiles(dir)) {
+    if (!IMAGE_EXTENSIONS.has(path.extname(abs).toLowerCase())) {
       nonImage++;
       continue;
     }
@@ -210,7 +208,10 @@ export async function scanDataset(root: string | readonly SourceSpec[], options:
   ]);
   if (labelTable && !labelTable.hasLabel) throw new DatasetError('has no "label" column; a labels CSV needs file and label', labelTable.file);
 
-  const classDirs = rootEntries.filter((e) => e.isDirectory()).map((e) => e.name).sort(byCodePoint);
+  // A class folder may be a link to one.
+  const isFolder = async (e: (typeof rootEntries)[number]) => e.isDirectory() || (e.isSymbolicLink() && ((await stat(path.join(absRoot, e.name)).catch(() => undefined))?.isDirectory() ?? false));
+  const folderFlags = await Promise.all(rootEntries.map(isFolder));
+  const classDirs = rootEntries.filter((_, i) => folderFlags[i]).map((e) => e.name).sort(byCodePoint);
   const layout: DatasetSource['layout'] = labelTable ? 'csv' : classDirs.length > 0 ? 'class-folders' : 'attribute';
   let classNames: string[];
   let labelSource: string;

@@ -1,7 +1,34 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DatasetError } from '../errors.js';
 import { IMAGE_EXTENSIONS } from './sniff.js';
+
+/**
+ * Every file under `root`, recursively, following symbolic links to files and folders (a dataset
+ * assembled from links is common). Each folder is entered once, by its real path, so a link that
+ * loops back is harmless; a dangling link is passed over.
+ */
+export async function walkFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const entered = new Set<string>();
+  const visit = async (dir: string): Promise<void> => {
+    const real = await realpath(dir);
+    if (entered.has(real)) return;
+    entered.add(real);
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      let kind: 'dir' | 'file' | undefined = entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : undefined;
+      if (entry.isSymbolicLink()) {
+        const target = await stat(p).catch(() => undefined);
+        kind = target?.isDirectory() ? 'dir' : target?.isFile() ? 'file' : undefined;
+      }
+      if (kind === 'dir') await visit(p);
+      else if (kind === 'file') out.push(p);
+    }
+  };
+  await visit(root);
+  return out;
+}
 
 /**
  * Expands command-line inputs: files are kept as given (so a bad one is reported, not silently
@@ -20,11 +47,7 @@ export async function listImageInputs(inputs: readonly string[]): Promise<string
       out.push(input);
       continue;
     }
-    const entries = await readdir(input, { recursive: true, withFileTypes: true });
-    const files = entries
-      .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
-      .map((e) => path.join(e.parentPath, e.name))
-      .sort();
+    const files = (await walkFiles(input)).filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
     if (files.length === 0) throw new DatasetError('holds no image files', input);
     out.push(...files);
   }
