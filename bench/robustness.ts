@@ -10,6 +10,7 @@
  * The sets are written under --out (images, truth.json, labels.csv) so a second run only scores.
  */
 import { parseArgs } from 'node:util';
+import { terminalProgress } from '../src/cli/progress-bar.js';
 import { COMPETITOR_IDS, loadCompetitors } from '../src/competitors/index.js';
 import { REFRAMINGS, type Reframing } from '../src/data/reframe.js';
 import { readSplit } from '../src/data/split-file.js';
@@ -33,14 +34,7 @@ const { values } = parseArgs({
   },
 });
 
-let lastLine = 0;
-function progress(e: { stage: string; done: number; total: number }): void {
-  const now = performance.now();
-  if (e.done === e.total || now - lastLine > 15_000) {
-    lastLine = now;
-    console.error(`${e.stage}: ${e.done}/${e.total}`);
-  }
-}
+const progress = terminalProgress();
 
 async function main(): Promise<void> {
   const split = await readSplit(values.split);
@@ -59,6 +53,7 @@ async function main(): Promise<void> {
   try {
     rows.push(...(await scoreModelOnSets(photo, `ours (${classifier.manifest.base.id}, ${values.detector})`, built, classNames, { onProgress: progress })));
   } finally {
+    progress.stop();
     await photo.dispose();
     await classifier.dispose();
   }

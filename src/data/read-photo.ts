@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { ImageDecodeError, UsageError } from '../errors.js';
-import { decodeImageBuffer, decodeImageBytes, DEFAULT_MAX_PIXELS } from './decode.js';
+import { decodeImageBuffer, decodeImageBytes, DEFAULT_MAX_PIXELS, type DecodeOptions } from './decode.js';
 import type { DecodedImage, ImageSize, Rgb8Image } from './image.js';
 import { describeNonImage, sniffImageFormat, type ImageFormat } from './sniff.js';
 
@@ -94,7 +94,7 @@ async function openAs<T extends ImageSize>(
   name: string,
   options: ReadPhotoOptions,
   defaultMaxSide: number,
-  decode: (b: Uint8Array, n: string, o: Parameters<typeof decodeImageBuffer>[2]) => Promise<T>,
+  decode: (b: Uint8Array, n: string, o: DecodeOptions) => Promise<T>,
 ): Promise<OpeningPhoto<T>> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxSide = options.maxSide ?? defaultMaxSide;
