@@ -9,6 +9,7 @@
  *
  * The sets are written under --out (images, truth.json, labels.csv) so a second run only scores.
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { terminalProgress } from '../src/cli/progress-bar.js';
 import { COMPETITOR_IDS, loadCompetitors } from '../src/competitors/index.js';
@@ -19,6 +20,7 @@ import { buildRobustnessSets, robustnessMarkdown, scoreCompetitorOnSets, scoreMo
 import { loadClassifier } from '../src/predict/classifier.js';
 import { createPhotoClassifier } from '../src/predict/classify-photo.js';
 import { writeJsonAtomically } from '../src/util/atomic-write.js';
+import { ROBUSTNESS_FILE, writeModelCard } from '../src/experiments/model-card.js';
 
 const { values } = parseArgs({
   options: {
@@ -72,6 +74,9 @@ async function main(): Promise<void> {
 
   rows.sort((a, b) => sets.indexOf(a.set) - sets.indexOf(b.set));
   await writeJsonAtomically(`${values.out}/results.json`, { model: values.model, split: values.split, rows });
+  // The model's own rows go beside its bundle, where its model card picks them up.
+  await writeJsonAtomically(path.join(values.model, ROBUSTNESS_FILE), { split: values.split, sets: values.out, rows: rows.filter((r) => r.model.startsWith('ours')) });
+  await writeModelCard(values.model);
   console.log(`Robustness suite: ${built[0]?.samples.length ?? 0} test faces per set from ${values.split}, model ${values.model}\n`);
   console.log(robustnessMarkdown(rows));
 }

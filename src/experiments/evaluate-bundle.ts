@@ -9,6 +9,7 @@ import { BUNDLE_MANIFEST } from '../train/bundle.js';
 import { headProbs } from '../train/fit-head.js';
 import { partFiles } from '../train/train-model.js';
 import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
+import { writeModelCard } from './model-card.js';
 import type { ProgressFn } from '../util/progress.js';
 import { loadClassifier } from '../predict/classifier.js';
 import { evaluatePredictions, type EvaluateOptions, type Evaluation } from '../evaluate/evaluate-predictions.js';
@@ -57,6 +58,7 @@ export async function evaluateBundle(dir: string, options: EvaluateBundleOptions
     if (options.saveThreshold) {
       await writeJsonAtomically(path.join(dir, BUNDLE_MANIFEST), { ...classifier.manifest, threshold: evaluation.threshold, thresholdRule: evaluation.choice.rule });
     }
+    await writeModelCard(dir);
     return { evaluation, split };
   } finally {
     await classifier.dispose();

@@ -8,6 +8,7 @@ import { splitDatasetName, type Split } from '../data/split.js';
 import { BASE_WEIGHTS_BIN, saveBundle, type BundleManifest } from '../train/bundle.js';
 import { trainModel, type TrainModelOptions, type TrainedModel } from '../train/train-model.js';
 import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
+import { writeModelCard } from './model-card.js';
 import { evaluatePredictions, type EvaluateOptions, type Evaluation } from '../evaluate/evaluate-predictions.js';
 import { evaluationMarkdown } from '../evaluate/evaluation-markdown.js';
 
@@ -111,6 +112,7 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
     await writeJsonAtomically(path.join(outDir, 'history.json'), rest.history);
     await writeJsonAtomically(path.join(outDir, 'evaluation.json'), { ...evaluation, times: rest.times, features: rest.features ?? null });
     await writeFileAtomically(path.join(outDir, 'evaluation.md'), evaluationMarkdown(evaluation, `${base.id} on ${splitDatasetName(split)}`));
+    await writeModelCard(outDir);
     return {
       base: { id: base.id, architecture: base.architecture, trainedOn: bundleBase.trainedOn, weightsHash: bundleBase.weightsHash, preprocess: base.preprocess, inputSize: base.inputSize, dim: base.dim },
       trained: rest,
