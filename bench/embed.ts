@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import ort from 'onnxruntime-node';
+import ort from '../src/runtime/onnx/ort.js';
 import onnxProto from 'onnx-proto';
 import type { Base } from '../src/bases/base.js';
 import { CENTERNET_SPEC } from '../src/zoo/centernet.js';

@@ -4,14 +4,14 @@ import { listImageInputs } from '../data/list-images.js';
 import { extractFeatures, DEFAULT_CACHE_DIR } from '../features/extract-features.js';
 import { writeFeatures } from '../features/feature-export.js';
 import { addBaseOptions, baseOptionsFrom } from './base-options.js';
-import { parseInteger } from './options.js';
+import { addFilesFromOption, inputsFrom, parseInteger } from './options.js';
 import { terminalProgress } from './progress-bar.js';
 
 export function embedCommand(): Command {
   return addBaseOptions(
-    new Command('embed')
+    addFilesFromOption(new Command('embed'))
       .description('Write the feature vectors of images under a base, for use in other tools')
-      .argument('<inputs...>', 'image files and/or folders (searched recursively)')
+      .argument('[inputs...]', 'image files and/or folders (searched recursively)')
       .requiredOption('--base <id>', 'base: custom, face, generic, faceres, faceres-deep, mobileface, faceapi-resnet, centernet, vgg16-imagenet, vggface, onnx:PATH')
       .requiredOption('--out <file>', 'output: .json (file names with vectors) or .npy ([files, dim] float32, order in .files.txt)'),
   )
@@ -22,7 +22,7 @@ export function embedCommand(): Command {
     .option('--no-cache', 'do not read or write the feature cache')
     .option('--skip-bad', 'skip unreadable images and list them at the end', false)
     .action(async (inputs: string[], o) => {
-      const files = await listImageInputs(inputs);
+      const files = await listImageInputs(await inputsFrom(inputs, o));
       const base = await loadBase(o.base, baseOptionsFrom(o));
       const progress = terminalProgress();
       try {

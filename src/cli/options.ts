@@ -1,4 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { readFileList } from '../data/file-list.js';
+import { UsageError } from '../errors.js';
 import { DETECTOR_KINDS, LANDMARK_SOURCES, type DetectorKind, type FaceDetectorOptions, type LandmarkSource } from '../detect/face-detector.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the value. */
@@ -25,4 +27,16 @@ export function addDetectorOptions(cmd: Command): Command {
 
 export function detectorOptionsFrom(o: Record<string, unknown>): FaceDetectorOptions {
   return { kind: o.detector as DetectorKind, landmarks: o.landmarks as LandmarkSource };
+}
+
+/** `--files-from`, for lists of images longer than a shell will pass as arguments. */
+export function addFilesFromOption(cmd: Command): Command {
+  return cmd.option('--files-from <file>', 'also read image paths from FILE, one per line or NUL-separated (find -print0); - reads standard input');
+}
+
+/** The command's positional inputs followed by those of its `--files-from` list; at least one is required. */
+export async function inputsFrom(inputs: readonly string[], o: { filesFrom?: string }): Promise<string[]> {
+  const all = [...inputs, ...(o.filesFrom !== undefined ? await readFileList(o.filesFrom) : [])];
+  if (all.length === 0) throw new UsageError('no input: give image files or folders, or --files-from FILE');
+  return all;
 }

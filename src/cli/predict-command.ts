@@ -4,7 +4,7 @@ import { loadClassifier } from '../predict/classifier.js';
 import { classifyPhotoFiles, createPhotoClassifier, type FileOutcome } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
 import { FacegenderError } from '../errors.js';
-import { addDetectorOptions, detectorOptionsFrom, parseInteger } from './options.js';
+import { addDetectorOptions, addFilesFromOption, detectorOptionsFrom, inputsFrom, parseInteger } from './options.js';
 import { terminalProgress } from './progress-bar.js';
 
 function describe(o: FileOutcome): string[] {
@@ -22,15 +22,15 @@ function describe(o: FileOutcome): string[] {
 export function predictCommand(): Command {
   const cmd = new Command('predict')
     .description('Find the faces in photos and classify each one (Female/Male, with the certainty)')
-    .argument('<inputs...>', 'image files or folders (searched recursively)')
+    .argument('[inputs...]', 'image files or folders (searched recursively)')
     .requiredOption('--model <dir>', 'model folder written by `facegender train`')
     .option('--no-detect', 'classify each image whole: for images that are already CelebA-style aligned crops')
     .option('--json', 'print JSON with the boxes, probabilities and threshold', false)
     .option('--batch-size <n>', 'photos read and classified together', parseInteger(1), 16)
     .option('--max-pixels <n>', 'refuse images with more pixels than this', parseInteger(1), 50_000_000)
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models");
-  return addDetectorOptions(cmd).action(async (inputs: string[], o) => {
-      const files = await listImageInputs(inputs);
+  return addFilesFromOption(addDetectorOptions(cmd)).action(async (inputs: string[], o) => {
+      const files = await listImageInputs(await inputsFrom(inputs, o));
       const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
       const progress = terminalProgress();
       try {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
+import ort from '../../src/runtime/onnx/ort.js';
 import onnxProto from 'onnx-proto';
 import type { onnx as Onnx } from 'onnx-proto';
 import { describe, expect, it } from 'vitest';

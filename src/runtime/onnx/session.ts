@@ -1,4 +1,4 @@
-import ort from 'onnxruntime-node';
+import ort from './ort.js';
 import type { ImageSize } from '../../data/image.js';
 import { UsageError, WeightsError } from '../../errors.js';
 
