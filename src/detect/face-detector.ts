@@ -3,7 +3,7 @@ import type { ImageSize, PixelSource } from '../data/image.js';
 import { UsageError } from '../errors.js';
 import type { TfjsBackendName } from '../runtime/tfjs/backend.js';
 import type { FaceBox } from './box.js';
-import type { Letterbox } from './letterbox.js';
+import type { Letterbox } from './letterbox-geometry.js';
 
 /** A face found in an image: its box and the landmarks the alignment fits. */
 export interface DetectedFace {

@@ -1,24 +1,8 @@
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
-import type { PixelSource } from '../data/image.js';
+import { letterboxPlacement, SMALL_DECODE_SIDE, toRgb8, type Letterbox } from './letterbox-geometry.js';
 
-/** A square detector input and where it came from: square pixel = image pixel · scale + offset. */
-export interface Letterbox {
-  /** size x size x 3 RGB, 0..255. */
-  pixels: Uint8Array;
-  size: number;
-  scaleX: number;
-  scaleY: number;
-  offsetX: number;
-  offsetY: number;
-}
+export { toRgb8, type Letterbox };
 
-/** 8-bit RGB, what sharp takes as raw input. */
-export function toRgb8(image: PixelSource): Uint8Array {
-  if (image.data instanceof Uint8Array) return image.data;
-  const out = new Uint8Array(image.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = image.data[i] as number;
-  return out;
-}
 
 /**
  * The image scaled to fit a `size` square, centred, the rest black (what the detector's zero
@@ -28,9 +12,6 @@ export function toRgb8(image: PixelSource): Uint8Array {
 export async function letterbox(rgb: Uint8Array, width: number, height: number, size: number): Promise<Letterbox> {
   return letterboxFrom(sharp(rgb, { raw: { width, height, channels: 3 } }), width, height, size, false);
 }
-
-/** Longest side of the one small decode a photo's letterboxes are made from: the largest detector input. */
-const SMALL_DECODE_SIDE = 384;
 
 /**
  * Letterboxes made from a photo's compressed bytes, for coordinates in an image of `width` x
@@ -54,11 +35,7 @@ export function letterboxesFromBytes(bytes: Uint8Array, width: number, height: n
 }
 
 async function letterboxFrom(source: Sharp, width: number, height: number, size: number, alwaysResize: boolean): Promise<Letterbox> {
-  const scale = size / Math.max(width, height);
-  const w = Math.max(1, Math.min(size, Math.round(width * scale)));
-  const h = Math.max(1, Math.min(size, Math.round(height * scale)));
-  const left = Math.floor((size - w) / 2);
-  const top = Math.floor((size - h) / 2);
+  const { width: w, height: h, left, top } = letterboxPlacement(width, height, size);
   let pipeline = source;
   if (alwaysResize || w !== width || h !== height) pipeline = pipeline.resize(w, h, { fit: 'fill', kernel: 'linear' });
   if (w !== size || h !== size) pipeline = pipeline.extend({ left, top, right: size - w - left, bottom: size - h - top, background: { r: 0, g: 0, b: 0 } });

@@ -12,6 +12,9 @@ import { ImageDecodeError, UsageError } from '../errors.js';
 import type { Classification, Classifier } from './classifier.js';
 import { microBatcher, type MicroBatcher } from './micro-batcher.js';
 import type { ProgressFn } from '../util/progress.js';
+import { capitalise, predictionText, type PhotoFace } from './prediction-text.js';
+
+export { capitalise, predictionText, type PhotoFace };
 
 /**
  * Classifies ordinary photos: find each face, cut it out in CelebA's framing, then run the
@@ -37,23 +40,6 @@ export interface PhotoClassifierOptions extends ReadPhotoOptions {
   detector?: FaceDetectorOptions;
   /** An already loaded detector to share; it is then not disposed with this classifier. */
   faceDetector?: FaceDetector;
-}
-
-export interface PhotoFace {
-  /** In pixels of the photo as displayed (after EXIF orientation). */
-  box: PixelBox;
-  /** The detector's confidence; null when the image was classified whole (`detect: false`). */
-  detectionScore: number | null;
-  /** Capitalised class name, e.g. `Male`. */
-  label: string;
-  /** The probability of the predicted class, 0..1. */
-  certainty: number;
-  /** P(class 1), e.g. P(Male). */
-  probability: number;
-  /** As the study prints it: "Prediction: Male, Certainty: 96.04%". */
-  text: string;
-  /** Degrees the face was turned to level the eyes (0 without detection). */
-  rotation: number;
 }
 
 export interface PhotoResult {
@@ -85,14 +71,6 @@ export interface PhotoClassifier {
   dispose(): Promise<void>;
 }
 
-export function capitalise(name: string): string {
-  return name.length === 0 ? name : name[0]?.toUpperCase() + name.slice(1);
-}
-
-/** The study's text for a prediction, with the bundle's class name. */
-export function predictionText(label: string, certainty: number): string {
-  return `Prediction: ${label}, Certainty: ${(certainty * 100).toFixed(2)}%`;
-}
 
 function packBatch(images: DecodedImage[], size: ImageSize) {
   const per = size.width * size.height * 3;

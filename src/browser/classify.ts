@@ -1,0 +1,156 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getPreprocessing } from '../bases/preprocess.js';
+import { cropPixels } from '../data/crop-pixels.js';
+import type { DecodedImage, Rgb8Image } from '../data/image.js';
+import { findFaces } from '../detect/find-faces.js';
+import type { PixelBox } from '../detect/box.js';
+import { certainty, predictedLabel } from '../evaluate/certainty.js';
+import { capitalise, predictionText, type PhotoFace } from '../predict/prediction-text.js';
+import { WebBlazeFaceDetector } from './detector.js';
+import { photoLetterboxes } from './letterbox.js';
+import { readPixels, type ImageInput } from './pixels.js';
+import { extractRgb, resizeRgb } from './resample.js';
+import { WEB_MODEL_FILE, type WebModelManifest } from './web-model.js';
+
+/**
+ * The model in the page: `loadWebModel(url)` loads what `facegender export --web` wrote, and
+ * `classifyImage` runs the Node photo path on it (classify-photo.ts): every face found, aligned
+ * to CelebA's framing at 89x109, cut to the base's crop and size, through the base and the head,
+ * labelled by the bundle's threshold. Engine: tfjs on its wasm backend (SIMD; threads where the
+ * page is cross-origin isolated), chosen by measurement (the README's "In the browser").
+ */
+
+/** One face: box, detection score, label, certainty, P(class 1) and the study's text, as `predict` reports it. */
+export type WebFace = PhotoFace;
+
+export interface WebResult {
+  width: number;
+  height: number;
+  detect: boolean;
+  faces: WebFace[];
+  /** Milliseconds the classification took. */
+  ms: number;
+}
+
+export interface ClassifyImageOptions {
+  /** Default true. False: the image is already a face crop framed like CelebA's and is classified whole. */
+  detect?: boolean;
+}
+
+export interface WebModel {
+  readonly manifest: WebModelManifest;
+  readonly classNames: readonly string[];
+  readonly threshold: number;
+  /** tfjs' backend, e.g. `wasm`. */
+  readonly backend: string;
+  classifyImage(source: ImageInput, options?: ClassifyImageOptions): Promise<WebResult>;
+  dispose(): void;
+}
+
+/** Loads a model exported with `facegender export --web`: `url` is its folder or its web-model.json. */
+export async function loadWebModel(url: string | URL, options: { backend?: 'wasm' | 'webgl' | 'cpu' } = {}): Promise<WebModel> {
+  const page = globalThis as unknown as { document?: { baseURI: string }; location?: { href: string } };
+  const base = page.document?.baseURI ?? page.location?.href;
+  let manifestUrl = new URL(String(url), base);
+  if (!manifestUrl.pathname.endsWith('.json')) manifestUrl = new URL(WEB_MODEL_FILE, manifestUrl.href.endsWith('/') ? manifestUrl : `${manifestUrl.href}/`);
+  const response = await fetch(manifestUrl);
+  if (!response.ok) throw new Error(`${manifestUrl.href}: ${response.status} ${response.statusText}`);
+  const manifest = (await response.json()) as WebModelManifest;
+  if (manifest?.format !== 'facegender-web-model' || manifest.version !== 1) throw new Error(`${manifestUrl.href}: not a facegender web model (format "facegender-web-model", version 1)`);
+  const at = (file: string) => new URL(file, manifestUrl).href;
+
+  const backend = options.backend ?? 'wasm';
+  if (backend === 'wasm') setWasmPaths(at(manifest.wasm));
+  if (!(await tf.setBackend(backend))) throw new Error(`tfjs could not start its ${backend} backend in this browser`);
+  await tf.ready();
+
+  const [front, back, baseModel, head] = await Promise.all([
+    loadGraphModel(at(manifest.detector.front)),
+    loadGraphModel(at(manifest.detector.back)),
+    loadGraphModel(at(manifest.base.model)),
+    loadLayersModel(at(manifest.head.model)),
+  ]);
+  const detector = new WebBlazeFaceDetector(front, back, { minConfidence: manifest.detector.minConfidence, maxFaces: manifest.detector.maxFaces }, manifest.detector.description);
+  return createWebModel(manifest, detector, baseModel, head, tf.getBackend());
+}
+
+function toBytes(image: DecodedImage): Rgb8Image {
+  const data = new Uint8Array(image.data.length);
+  // What resize-image.ts does before sharp: decoded values are whole already, so rounding is lossless.
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(255, Math.max(0, Math.round(image.data[i] as number)));
+  return { width: image.width, height: image.height, data };
+}
+
+function createWebModel(manifest: WebModelManifest, detector: WebBlazeFaceDetector, baseModel: GraphModel, head: LayersModel, backend: string): WebModel {
+  const { inputSize, crop, featureNode, pooling } = manifest.base;
+  const preprocessing = getPreprocessing(manifest.base.preprocess);
+  const threshold = manifest.model.threshold;
+  const classNames = manifest.model.classNames.map(capitalise);
+
+  const baseInput = (face: Rgb8Image): Rgb8Image => {
+    const cut = crop ? extractRgb(face, cropPixels(crop, face)) : face;
+    return resizeRgb(cut, inputSize.width, inputSize.height);
+  };
+
+  /** P(class 1) of each base-sized face. */
+  const probabilities = async (faces: readonly Rgb8Image[]): Promise<Float32Array> => {
+    if (faces.length === 0) return new Float32Array(0);
+    const per = inputSize.width * inputSize.height * 3;
+    const pixels = new Float32Array(faces.length * per);
+    faces.forEach((f, i) => pixels.set(f.data, i * per));
+    const x = tf.tensor4d(preprocessing.apply(pixels), [faces.length, inputSize.height, inputSize.width, 3]);
+    const features = tf.tidy(() => {
+      const y = baseModel.execute(x, featureNode) as tf.Tensor;
+      return tf.reshape(pooling === 'global-average' ? tf.mean(y, [1, 2]) : y, [faces.length, -1]);
+    });
+    const p = head.predict(features) as tf.Tensor;
+    try {
+      return Float32Array.from(await p.data());
+    } finally {
+      tf.dispose([x, features, p]);
+    }
+  };
+
+  const face = (probability: number, box: PixelBox, detectionScore: number | null, rotation: number): WebFace => {
+    const classIndex = predictedLabel(probability, threshold);
+    const label = classNames[classIndex] ?? String(classIndex);
+    const c = certainty(probability, threshold);
+    return { box, detectionScore, label, certainty: c, probability, text: predictionText(label, c), rotation };
+  };
+
+  return {
+    manifest,
+    classNames,
+    threshold,
+    backend,
+    async classifyImage(source, options = {}) {
+      const started = performance.now();
+      const { image, scale, size } = readPixels(source);
+      if (options.detect === false) {
+        const [p = NaN] = await probabilities([baseInput(image)]);
+        return { width: size.width, height: size.height, detect: false, faces: [face(p, { x: 0, y: 0, ...size }, null, 0)], ms: performance.now() - started };
+      }
+      const input = { width: image.width, height: image.height, pixels: async () => image, letterbox: photoLetterboxes(image) };
+      const [found = []] = await findFaces(detector, [input], { frame: manifest.alignedSize });
+      const probs = await probabilities(found.map((f) => baseInput(toBytes(f.aligned.image))));
+      const round = (v: number) => Math.round(v * 10) / 10;
+      const faces = found.map((f, i) =>
+        face(
+          probs[i] as number,
+          { x: round(f.box.x * scale), y: round(f.box.y * scale), width: round(f.box.width * scale), height: round(f.box.height * scale) },
+          Math.round(f.box.score * 1e4) / 1e4,
+          Math.round(f.aligned.degrees * 10) / 10,
+        ),
+      );
+      return { width: size.width, height: size.height, detect: true, faces, ms: performance.now() - started };
+    },
+    dispose() {
+      void detector.dispose();
+      baseModel.dispose();
+      head.dispose();
+    },
+  };
+}
