@@ -7,7 +7,7 @@
  * The study's sizes (5000 training, 750 validation images) fit in about ten minutes on 2 cores
  * now that the frozen bases run on ONNX Runtime; --train and --val scale it down.
  *
- *   npm run bench:experiment -- [--base face] [--train 5000] [--val 750] [--views 2] [--epochs 10]
+ *   npm run bench:experiment -- [--base face] [--train 5000] [--val 750] [--views K (default: train's)] [--epochs 10]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,14 +20,14 @@ import { scanDataset } from '../src/data/dataset.js';
 import { makeSplit } from '../src/data/split.js';
 import { extractFeatures } from '../src/features/extract-features.js';
 import { trainHead } from '../src/train/fit-head.js';
-import { partFiles } from '../src/train/train-model.js';
+import { DEFAULT_AUGMENT_VIEWS, partFiles } from '../src/train/train-model.js';
 
 const { values } = parseArgs({
   options: {
     base: { type: 'string', default: 'face' },
     train: { type: 'string', default: '5000' },
     val: { type: 'string', default: '750' },
-    views: { type: 'string', default: '2' },
+    views: { type: 'string', default: String(DEFAULT_AUGMENT_VIEWS) },
     epochs: { type: 'string', default: '10' },
     data: { type: 'string', default: path.resolve('../shared/datasets/celeba-10k') },
   },

@@ -217,6 +217,44 @@ describe('Sum on wasm (bias gradients take the matrix-product path) matches the 
   }
 });
 
+describe('BatchMatMul with transposed operands on wasm (transposed first, then XNNPACK) matches the cpu backend', () => {
+  const cases: Array<{ name: string; a: number[]; b: number[]; transposeA: boolean; transposeB: boolean }> = [
+    { name: "a dense layer's weight gradient xᵀ·dy", a: [64, 1024], b: [64, 256], transposeA: true, transposeB: false },
+    { name: "a dense layer's input gradient dy·Wᵀ", a: [64, 256], b: [1024, 256], transposeA: false, transposeB: true },
+    { name: 'both transposed', a: [7, 5], b: [3, 7], transposeA: true, transposeB: true },
+    { name: 'batched 3-D, transposeA', a: [3, 9, 4], b: [3, 9, 6], transposeA: true, transposeB: false },
+    { name: 'no transpose (original kernel)', a: [8, 16], b: [16, 4], transposeA: false, transposeB: false },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const run = (): { values: Float32Array; shape: number[]; tensors: number } => {
+        const before = tf.memory().numTensors;
+        const a = tf.tensor(values(c.a, 3), c.a);
+        const b = tf.tensor(values(c.b, 4), c.b);
+        const product = tf.matMul(a, b, c.transposeA, c.transposeB);
+        const out = { values: product.dataSync() as Float32Array, shape: product.shape };
+        tf.dispose([a, b, product]);
+        return { ...out, tensors: tf.memory().numTensors - before };
+      };
+      const reference = await on('cpu', run);
+      const wasm = await on('wasm', run);
+      expect(wasm.shape).toEqual(reference.shape);
+      expect(relativeError(wasm.values, reference.values)).toBeLessThan(1e-5);
+      expect(wasm.tensors).toBe(0);
+    });
+  }
+
+  it('runs as an explicit Transpose, then the untransposed product inside the BatchMatMul it replaces', async () => {
+    await on('wasm', async () => {
+      const x = tf.tensor(values([64, 32], 5), [64, 32]);
+      const dy = tf.tensor(values([64, 16], 6), [64, 16]);
+      const profile = await tf.profile(() => tf.matMul(x, dy, true, false));
+      expect(profile.kernels.map((k) => k.name)).toEqual(['Transpose', 'BatchMatMul', 'BatchMatMul']);
+      tf.dispose([x, dy, profile.result as Tensor]);
+    });
+  });
+});
+
 describe('other gradients the CNN and its head need exist on wasm and match cpu', () => {
   it('ReLU, GlobalAveragePooling (Mean), Dense layers (ReLU, and linear with its fused bias) and log loss', async () => {
     const xShape = [4, 6, 6, 8];

@@ -107,6 +107,16 @@ describe('training the head on real cached features (face base, 160 train images
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('base mobileface cannot be fine-tuned');
   });
+
+  it('trains on the plain view alone by default, and refuses robust views without augmented ones', async () => {
+    const r = await facegender(['train', '--split', splitFile, '--base', 'face', '--epochs', '1', '--resamples', '20', '--out', path.join(dir, 'plain'), '--cache-dir', cacheDir]);
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse(await readFile(path.join(dir, 'plain', 'facegender.json'), 'utf8')) as { training: { augmentViews: number } };
+    expect(manifest.training.augmentViews).toBe(0);
+    const robust = await facegender(['train', '--split', splitFile, '--base', 'face', '--robust-views', '--out', path.join(dir, 'robust'), '--cache-dir', cacheDir]);
+    expect(robust.code).toBe(1);
+    expect(robust.stderr).toContain('robust views are degraded augmented views: give augmentViews (--augment-views) of at least 1 with them');
+  });
 });
 
 describe('the custom CNN end to end', () => {

@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { FacegenderError } from '../../errors.js';
+import { wasmBatchMatMulTransposedFastPath } from './kernels/batch-mat-mul-transposed.js';
 import { wasmConv2DBackpropFilterConfig } from './kernels/conv2d-backprop-filter.js';
 import { wasmConv2DBackpropInputFastPath } from './kernels/conv2d-backprop-input.js';
 import { wasmDepthwiseConv2dBackpropFilterConfig } from './kernels/depthwise-conv2d-backprop-filter.js';
@@ -92,7 +93,7 @@ function withFallback(path: KernelFastPath, original: KernelConfig | undefined):
 /**
  * Registers the replacement kernels. The wasm backend of tfjs 4.22 lacks Conv2DBackpropFilter,
  * runs Conv2DBackpropInput as a scalar loop, has a wrong MaxPoolGrad, sums bias gradients
- * slowly and lacks both depthwise conv gradients (MobileNet bases); see the kernel files.
+ * slowly, multiplies transposed matrices slowly and lacks both depthwise conv gradients (MobileNet bases); see the kernel files.
  */
 function registerKernels(): void {
   if (kernelsReady) return;
@@ -105,6 +106,7 @@ function registerKernels(): void {
     wasmDepthwiseConv2dBackpropFilterConfig,
     wasmDepthwiseConv2dBackpropInputConfig,
     wasmSumFastPath,
+    wasmBatchMatMulTransposedFastPath,
   ];
   for (const replacement of replacements) {
     const replacedOriginal = originalKernel(replacement.kernelName);
