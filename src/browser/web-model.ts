@@ -6,6 +6,8 @@ import type { CropBox, ImageSize } from '../data/image.js';
  * crop, size and preprocessing, the feature node, and the bundle's classes and threshold.
  */
 export const WEB_MODEL_FILE = 'web-model.json';
+/** The page's one script, bundled with tfjs (web-script.ts). */
+export const WEB_SCRIPT_FILE = 'facegender-web.js';
 
 export interface WebModelManifest {
   format: 'facegender-web-model';

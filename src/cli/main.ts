@@ -6,6 +6,7 @@ import { basesCommand } from './bases-command.js';
 import { compareCommand } from './compare-command.js';
 import { embedCommand } from './embed-command.js';
 import { evaluateCommand } from './evaluate-command.js';
+import { exportCommand } from './export-command.js';
 import { predictCommand } from './predict-command.js';
 import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(reportCommand());
   program.addCommand(predictCommand());
   program.addCommand(serveCommand());
+  program.addCommand(exportCommand());
   return program;
 }
 

@@ -134,7 +134,7 @@ function isGraphModelJson(value: unknown): value is GraphModelJson {
  * with `spatial` the height and width of 4-D inputs. Some converted graphs (centernet) were frozen
  * for one 512x512 image at a time although their convolutions accept any batch and size.
  */
-function freeInputDimensions(json: GraphModelJson, spatial: boolean): void {
+export function freeInputDimensions(json: GraphModelJson, spatial: boolean): void {
   const free = (shape: TensorShapeJson | undefined) => {
     const dims = shape?.dim;
     if (!dims) return;
