@@ -9,7 +9,8 @@ import type { Interpolation } from '../data/decode.js';
 import { UsageError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
 import { SeededRandom } from '../util/random.js';
-import { fit, predictProbs, type EpochRecord, type FitResult } from './fit.js';
+import { fit, fitSeeded, predictProbs, runEpochs, type EpochRecord, type FitConfig, type FitResult } from './fit.js';
+import { OrtTrainer } from './ort-trainer.js';
 import { createHead, STUDY_HEAD, type HeadConfig } from './head.js';
 import { STUDY_TRAINING, type TrainHeadOptions } from './fit-head.js';
 import { withSeededMathRandom } from './seeded-math-random.js';
@@ -40,7 +41,18 @@ export interface EndToEndOptions extends TrainHeadOptions {
    * whole batch, validation in chunks of 64.
    */
   microBatch?: number;
+  /**
+   * Which engine trains: `onnxruntime` (the default for a model it can build, the custom CNN with
+   * the study's head: both cores, ~10x tfjs) or `tfjs` (one thread; any model). Both compute the
+   * same training to float tolerance (test/train/ort-trainer.test.ts).
+   */
+  engine?: TrainEngine;
+  /** ONNX Runtime intra-op threads for the `onnxruntime` engine (default 2). */
+  threads?: number;
 }
+
+export type TrainEngine = 'onnxruntime' | 'tfjs';
+export const TRAIN_ENGINES: readonly TrainEngine[] = ['onnxruntime', 'tfjs'];
 
 /** What trainEndToEnd needs of a base: its input and, when no model is given, its tfjs model. */
 export type EndToEndBase = Pick<TrainableBase, 'id' | 'inputSize' | 'crop' | 'dim' | 'model'>;
@@ -100,32 +112,89 @@ export async function trainEndToEnd(base: EndToEndBase, train: ImageSet, val: Im
       for (const layer of createHead(base.dim, head).layers) m.add(layer);
       return m;
     }));
-  const result = await fit(
-    model,
-    {
-      batchesPerEpoch: Math.ceil(train.files.length / o.batchSize),
-      async *trainBatches(epoch) {
-        const rng = SeededRandom.keyed(o.seed, 'epoch', epoch);
-        const order = rng.shuffle(Array.from({ length: trainPixels.n }, (_, i) => i));
-        for (let start = 0; start < order.length; start += o.batchSize) {
-          const idx = order.slice(start, start + o.batchSize);
-          const x = new Float32Array(idx.length * per);
-          const y = new Float32Array(idx.length);
-          idx.forEach((i, j) => {
-            const plain = { height, width, data: Float32Array.from(trainPixels.data.subarray(i * per, (i + 1) * per)) };
-            x.set(augmentImage(plain, augment, o.seed, train.files[i] as string, epoch).data, j * per);
-            y[j] = train.labels[i] as number;
-          });
-          yield { x: tfc.tensor4d(preprocess(x), [idx.length, height, width, 3]), y: tfc.tensor2d(y, [idx.length, 1]) };
-        }
-      },
-      async validate(m) {
-        return { probs: await pixelProbs(m, valPixels, preprocess, valChunk), labels: val.labels };
-      },
-    },
-    { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: options.phase ?? 'head', firstEpoch: options.firstEpoch ?? 1, ...(options.baselineLoss !== undefined ? { baselineLoss: options.baselineLoss } : {}), ...(microBatch < o.batchSize ? { microBatch } : {}), onProgress: o.onProgress, onEpoch: o.onEpoch },
-  );
+  /** One epoch's batches: pixels after augmentation and preprocessing, as tfjs and ONNX Runtime both take them. */
+  async function* rawBatches(epoch: number): AsyncIterable<RawBatch> {
+    const rng = SeededRandom.keyed(o.seed, 'epoch', epoch);
+    const order = rng.shuffle(Array.from({ length: trainPixels.n }, (_, i) => i));
+    for (let start = 0; start < order.length; start += o.batchSize) {
+      const idx = order.slice(start, start + o.batchSize);
+      const x = new Float32Array(idx.length * per);
+      const y = new Float32Array(idx.length);
+      idx.forEach((i, j) => {
+        const plain = { height, width, data: Float32Array.from(trainPixels.data.subarray(i * per, (i + 1) * per)) };
+        x.set(augmentImage(plain, augment, o.seed, train.files[i] as string, epoch).data, j * per);
+        y[j] = train.labels[i] as number;
+      });
+      yield { x: preprocess(x), y, n: idx.length };
+    }
+  }
+  const batchesPerEpoch = Math.ceil(train.files.length / o.batchSize);
+  const fitConfig: FitConfig = { epochs: o.epochs, lr: o.lr, patience: o.patience, seed: o.seed, phase: options.phase ?? 'head', firstEpoch: options.firstEpoch ?? 1, ...(options.baselineLoss !== undefined ? { baselineLoss: options.baselineLoss } : {}), ...(microBatch < o.batchSize ? { microBatch } : {}), onProgress: o.onProgress, onEpoch: o.onEpoch };
+  const result =
+    (options.engine ?? 'tfjs') === 'onnxruntime'
+      ? await fitOnOrt(model, { batchesPerEpoch, trainBatches: rawBatches }, valPixels, val.labels, preprocess, fitConfig, options.threads)
+      : await fit(
+          model,
+          {
+            batchesPerEpoch,
+            async *trainBatches(epoch) {
+              for await (const b of rawBatches(epoch)) yield { x: tfc.tensor4d(b.x, [b.n, height, width, 3]), y: tfc.tensor2d(b.y, [b.n, 1]) };
+            },
+            async validate(m) {
+              return { probs: await pixelProbs(m, valPixels, preprocess, valChunk), labels: val.labels };
+            },
+          },
+          fitConfig,
+        );
   return { ...result, model, head };
+}
+
+interface RawBatch {
+  x: Float32Array;
+  y: Float32Array;
+  n: number;
+}
+
+/**
+ * The fit loop on ONNX Runtime: the model's weights are trained there and written back into the
+ * model at the end (the best epoch's, as fit restores them).
+ */
+async function fitOnOrt(model: tfl.LayersModel, data: { batchesPerEpoch: number; trainBatches(epoch: number): AsyncIterable<RawBatch> }, valPixels: PixelStore, valLabels: Uint8Array, preprocess: (pixels: Float32Array) => Float32Array, config: FitConfig, threads: number | undefined): Promise<FitResult> {
+  if (config.microBatch !== undefined) throw new UsageError('micro-batches are a tfjs memory saving; the onnxruntime engine trains whole batches');
+  const { height, width } = valPixels;
+  const per = height * width * 3;
+  const trainer = await OrtTrainer.create(model, { height, width, lr: config.lr, ...(threads !== undefined ? { threads } : {}) });
+  try {
+    let best: Float32Array[] | undefined;
+    const result = await fitSeeded(config, () =>
+      runEpochs(
+        {
+          step: async (b) => ({ ...(await trainer.trainOnBatch(b.x, b.y, b.n)), n: b.n }),
+          async validate() {
+            const probs = new Float32Array(valPixels.n);
+            // Chunks of 64 bound the floats held at once (gigabytes for a validation set at 224 px).
+            for (let start = 0; start < valPixels.n; start += 64) {
+              const size = Math.min(64, valPixels.n - start);
+              const x = preprocess(Float32Array.from(valPixels.data.subarray(start * per, (start + size) * per)));
+              probs.set(await trainer.predict(x, size), start);
+            }
+            return { probs, labels: valLabels };
+          },
+          keepBest: () => (best = trainer.snapshot()),
+          restoreBest() {
+            if (best) trainer.restore(best);
+            best = undefined;
+          },
+        },
+        data,
+        config,
+      ),
+    );
+    trainer.writeTo();
+    return result;
+  } finally {
+    await trainer.dispose();
+  }
 }
 
 /**

@@ -85,29 +85,78 @@ export function accuracyAt(probs: ArrayLike<number>, labels: ArrayLike<number>, 
  * saved model is always the one with the lowest validation loss.
  */
 export async function fit(model: tfl.LayersModel, data: FitData, config: FitConfig): Promise<FitResult> {
-  if (!Number.isInteger(config.epochs) || config.epochs < 1) throw new UsageError(`epochs must be a whole number ≥ 1, got ${config.epochs}`);
-  if (!(config.lr > 0)) throw new UsageError(`learning rate must be > 0, got ${config.lr}`);
-  if (!Number.isInteger(config.patience) || config.patience < 0) throw new UsageError(`patience must be a whole number ≥ 0, got ${config.patience}`);
-  return withSeededMathRandom(config.seed, async () => {
+  return fitSeeded(config, async () => {
     // A model does not own an optimizer it is given: Adam's moments (as large as the trainable
     // weights) are freed here when the phase ends, and a later phase compiles a fresh one.
     const optimizer = tfc.train.adam(config.lr);
     model.compile({ optimizer, loss: 'binaryCrossentropy', metrics: ['accuracy'] });
     try {
-      return await fitEpochs(model, data, config);
+      return await runEpochs(tfjsLearner(model, data, config), data, config);
     } finally {
       optimizer.dispose();
     }
   });
 }
 
-async function fitEpochs(model: tfl.LayersModel, data: FitData, config: FitConfig): Promise<FitResult> {
+/** Checks a fit's settings and runs `fn` with Math.random seeded (see withSeededMathRandom). */
+export async function fitSeeded<T>(config: FitConfig, fn: () => Promise<T>): Promise<T> {
+  if (!Number.isInteger(config.epochs) || config.epochs < 1) throw new UsageError(`epochs must be a whole number ≥ 1, got ${config.epochs}`);
+  if (!(config.lr > 0)) throw new UsageError(`learning rate must be > 0, got ${config.lr}`);
+  if (!Number.isInteger(config.patience) || config.patience < 0) throw new UsageError(`patience must be a whole number ≥ 0, got ${config.patience}`);
+  return withSeededMathRandom(config.seed, fn);
+}
+
+/**
+ * What the epoch loop needs of a model in training, whichever engine runs it: a step on one
+ * batch, validation, and keeping the best weights so far to put back at the end.
+ */
+export interface Learner<B> {
+  step(batch: B): Promise<{ loss: number; accuracy: number; n: number }>;
+  validate(): Promise<{ probs: Float32Array; labels: Uint8Array }>;
+  /** Remembers the current weights as the best, replacing the ones kept before. */
+  keepBest(): void;
+  /** Puts the kept weights back, if any were kept, and frees them. */
+  restoreBest(): void;
+}
+
+function tfjsLearner(model: tfl.LayersModel, data: FitData, config: FitConfig): Learner<TrainBatch> {
+  let best: tfc.Tensor[] = [];
+  return {
+    async step(batch) {
+      const n = batch.y.shape[0] as number;
+      try {
+        const [loss, accuracy] =
+          config.microBatch !== undefined && n > config.microBatch
+            ? await trainOnBatchInMicroBatches(model, batch.x, batch.y, config.microBatch)
+            : ((await model.trainOnBatch(batch.x, batch.y)) as number[]);
+        return { loss: loss as number, accuracy: accuracy as number, n };
+      } finally {
+        tfc.dispose([batch.x, batch.y]);
+      }
+    },
+    validate: () => data.validate(model),
+    keepBest() {
+      tfc.dispose(best);
+      best = model.getWeights().map((w) => w.clone());
+    },
+    restoreBest() {
+      if (best.length === 0) return;
+      model.setWeights(best);
+      tfc.dispose(best);
+      best = [];
+    },
+  };
+}
+
+/**
+ * Keras' fit loop with EarlyStopping(monitor='val_loss', patience, restore_best_weights=True)
+ * (see fit), over any engine's Learner. Call it inside fitSeeded.
+ */
+export async function runEpochs<B>(learner: Learner<B>, data: { batchesPerEpoch: number; trainBatches(epoch: number): AsyncIterable<B> }, config: FitConfig): Promise<FitResult> {
   const history: EpochRecord[] = [];
   const first = config.firstEpoch ?? 1;
-  let best =
-    config.baselineLoss === undefined
-      ? { loss: Infinity, epoch: 0, weights: [] as tfc.Tensor[] }
-      : { loss: config.baselineLoss, epoch: first - 1, weights: model.getWeights().map((w) => w.clone()) };
+  let best = { loss: config.baselineLoss ?? Infinity, epoch: config.baselineLoss === undefined ? 0 : first - 1 };
+  if (config.baselineLoss !== undefined) learner.keepBest();
   let wait = 0;
   let stoppedEarly = false;
   const started = performance.now();
@@ -121,19 +170,14 @@ async function fitEpochs(model: tfl.LayersModel, data: FitData, config: FitConfi
     let accSum = 0;
     let seen = 0;
     for await (const batch of data.trainBatches(epoch)) {
-      const n = batch.y.shape[0] as number;
-      const [loss, acc] =
-        config.microBatch !== undefined && n > config.microBatch
-          ? await trainOnBatchInMicroBatches(model, batch.x, batch.y, config.microBatch)
-          : ((await model.trainOnBatch(batch.x, batch.y)) as number[]);
-      tfc.dispose([batch.x, batch.y]);
-      lossSum += (loss as number) * n;
-      accSum += (acc as number) * n;
+      const { loss, accuracy, n } = await learner.step(batch);
+      lossSum += loss * n;
+      accSum += accuracy * n;
       seen += n;
       steps++;
       config.onProgress?.({ stage, done: Math.min(steps, totalSteps), total: totalSteps });
     }
-    const val = await data.validate(model);
+    const val = await learner.validate();
     const record: EpochRecord = {
       epoch,
       loss: lossSum / seen,
@@ -146,8 +190,8 @@ async function fitEpochs(model: tfl.LayersModel, data: FitData, config: FitConfi
     history.push(record);
     config.onEpoch?.(record);
     if (record.val_loss < best.loss) {
-      tfc.dispose(best.weights);
-      best = { loss: record.val_loss, epoch, weights: model.getWeights().map((w) => w.clone()) };
+      learner.keepBest();
+      best = { loss: record.val_loss, epoch };
       wait = 0;
     } else if (config.patience > 0 && ++wait >= config.patience) {
       stoppedEarly = true;
@@ -155,10 +199,7 @@ async function fitEpochs(model: tfl.LayersModel, data: FitData, config: FitConfi
     }
   }
   if (stoppedEarly) config.onProgress?.({ stage, done: totalSteps, total: totalSteps });
-  if (best.weights.length > 0) {
-    model.setWeights(best.weights);
-    tfc.dispose(best.weights);
-  }
+  learner.restoreBest();
   return { history, bestEpoch: best.epoch, stoppedEarly, seconds: (performance.now() - started) / 1000 };
 }
 

@@ -1,0 +1,273 @@
+import { attrInt, attrInts, encodeModel, floatInitializer, floatValueInfo, int64Initializer, type Onnx } from './builder.js';
+
+/**
+ * ONNX graphs that train a small sequential image classifier in ONNX Runtime: the forward pass,
+ * the binary cross-entropy loss as Keras computes it, and the backward pass written out op by op
+ * (ONNX Runtime's node package has no autodiff). The optimizer's update is left to the caller.
+ *
+ * The network is NCHW inside; it takes NHWC pixels as tfjs does and transposes them once.
+ */
+
+/** One layer of the network; convolutions are 3x3, stride 1, 'same', with ReLU (the custom CNN's). */
+export type TrainLayer =
+  | { kind: 'scale'; factor: number }
+  | { kind: 'conv3x3-relu'; name: string; inChannels: number; outChannels: number }
+  | { kind: 'maxpool2' }
+  | { kind: 'global-average-pool' }
+  | { kind: 'dense'; name: string; inUnits: number; outUnits: number; activation: 'relu' | 'sigmoid' }
+  /** Multiplies by the `dropout_mask` input, which holds 0 or 1/(1-rate) (all 1 for inference). */
+  | { kind: 'dropout' };
+
+/** How a convolution's weight gradient is computed (both are exact; their speed differs by shape). */
+export type WeightGradMethod = 'im2col-gemm' | 'batched-matmul';
+
+export interface TrainGraphOptions {
+  height: number;
+  width: number;
+  /** `train`: loss and gradients too (needs labels and the dropout mask); `infer`: probabilities only. */
+  mode: 'train' | 'infer';
+  weightGrad?: WeightGradMethod;
+}
+
+export const PIXELS = 'pixels';
+export const LABELS = 'labels';
+export const DROPOUT_MASK = 'dropout_mask';
+export const PROBS = 'probs';
+export const LOSS = 'loss';
+/** Keras' clip of probabilities in the loss (tfjs-layers' epsilon()). */
+export const LOSS_EPSILON = 1e-7;
+
+export interface ParamInfo {
+  name: string;
+  /** ONNX layout: a conv kernel [out, in, 3, 3], a dense kernel [in, out], a bias [out]. */
+  dims: number[];
+}
+
+/** Parameters in graph order, each a graph input; its gradient is the output `grad:<name>`. */
+export function trainParams(layers: readonly TrainLayer[]): ParamInfo[] {
+  const out: ParamInfo[] = [];
+  for (const l of layers) {
+    if (l.kind === 'conv3x3-relu') out.push({ name: `${l.name}/kernel`, dims: [l.outChannels, l.inChannels, 3, 3] }, { name: `${l.name}/bias`, dims: [l.outChannels] });
+    if (l.kind === 'dense') out.push({ name: `${l.name}/kernel`, dims: [l.inUnits, l.outUnits] }, { name: `${l.name}/bias`, dims: [l.outUnits] });
+  }
+  return out;
+}
+
+export const gradName = (param: string): string => `grad:${param}`;
+
+class Graph {
+  readonly nodes: Onnx.INodeProto[] = [];
+  readonly initializers: Onnx.ITensorProto[] = [];
+  private count = 0;
+  private readonly constants = new Map<string, string>();
+
+  op(opType: string, input: string[], attribute: Onnx.IAttributeProto[] = [], outputs = 1): string[] {
+    const name = `${opType.toLowerCase()}_${this.count++}`;
+    const output = Array.from({ length: outputs }, (_, i) => (outputs === 1 ? name : `${name}:${i}`));
+    this.nodes.push({ opType, name, input, output, attribute });
+    return output;
+  }
+
+  one(opType: string, input: string[], attribute: Onnx.IAttributeProto[] = []): string {
+    return this.op(opType, input, attribute)[0] as string;
+  }
+
+  /** Renames a value by an Identity node, for graph outputs. */
+  as(name: string, value: string): void {
+    this.nodes.push({ opType: 'Identity', name: `identity_${name}`, input: [value], output: [name] });
+  }
+
+  float(value: number): string {
+    const key = `f${value}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = `const_${this.constants.size}`;
+      this.initializers.push(floatInitializer(name, [], Float32Array.of(value)));
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  ints(values: number[]): string {
+    const key = `i${values.join(',')}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = `const_${this.constants.size}`;
+      this.initializers.push(int64Initializer(name, values));
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+}
+
+interface Saved {
+  layer: TrainLayer;
+  input: string;
+  output: string;
+  /** MaxPool's argmax indices; the spatial size of a pooled or averaged map. */
+  indices?: string;
+  size?: { height: number; width: number; channels: number };
+}
+
+/**
+ * The weight gradient of a 3x3 'same' convolution: dW[o, c, i, j] = sum over n, y, x of
+ * dz[n, o, y, x] * xpad[n, c, y + i, x + j]. The nine shifted views of the padded input are cut
+ * and stacked (im2col), then contracted with dz in one matrix product.
+ */
+function convWeightGrad(g: Graph, input: string, dz: string, l: Extract<TrainLayer, { kind: 'conv3x3-relu' }>, size: { height: number; width: number }, method: WeightGradMethod): string {
+  const { height: h, width: w } = size;
+  const c = l.inChannels;
+  const o = l.outChannels;
+  const padded = g.one('Pad', [input, g.ints([0, 0, 1, 1, 0, 0, 1, 1])]);
+  if (method === 'im2col-gemm') {
+    // [C, N, H+2, W+2] → nine [C, 1, N, H, W] views → [C*9, N*H*W], against dz as [O, N*H*W].
+    const cFirst = g.one('Transpose', [padded], [attrInts('perm', [1, 0, 2, 3])]);
+    const views: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 3; j++) {
+        const view = g.one('Slice', [cFirst, g.ints([i, j]), g.ints([i + h, j + w]), g.ints([2, 3])]);
+        views.push(g.one('Unsqueeze', [view, g.ints([1])]));
+      }
+    }
+    const cols = g.one('Reshape', [g.one('Concat', views, [attrInt('axis', 1)]), g.ints([c * 9, -1])]);
+    const dzT = g.one('Reshape', [g.one('Transpose', [dz], [attrInts('perm', [1, 0, 2, 3])]), g.ints([o, -1])]);
+    const grad = g.one('Gemm', [dzT, cols], [attrInt('transB', 1)]);
+    return g.one('Reshape', [grad, g.ints([o, c, 3, 3])]);
+  }
+  // Per image: dz [N, O, H*W] times views [N, H*W, C*9], summed over the batch.
+  const views: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      const view = g.one('Slice', [padded, g.ints([i, j]), g.ints([i + h, j + w]), g.ints([2, 3])]);
+      views.push(g.one('Unsqueeze', [view, g.ints([2])]));
+    }
+  }
+  const cols = g.one('Reshape', [g.one('Concat', views, [attrInt('axis', 2)]), g.ints([0, c * 9, -1])]);
+  const colsT = g.one('Transpose', [cols], [attrInts('perm', [0, 2, 1])]);
+  const dzFlat = g.one('Reshape', [dz, g.ints([0, o, -1])]);
+  const perImage = g.one('MatMul', [dzFlat, colsT]);
+  return g.one('Reshape', [g.one('ReduceSum', [perImage, g.ints([0])], [attrInt('keepdims', 0)]), g.ints([o, c, 3, 3])]);
+}
+
+/** Builds the training (or inference) graph of a sequential network; see TrainLayer for what it may hold. */
+export function buildTrainingGraph(layers: readonly TrainLayer[], options: TrainGraphOptions): Uint8Array {
+  const g = new Graph();
+  const params = trainParams(layers);
+  const method = options.weightGrad ?? 'im2col-gemm';
+  let size = { height: options.height, width: options.width, channels: 3 };
+  let current = g.one('Transpose', [PIXELS], [attrInts('perm', [0, 3, 1, 2])]);
+  let units = 0;
+  let maskUnits = 0;
+  const saved: Saved[] = [];
+
+  for (const l of layers) {
+    const input = current;
+    switch (l.kind) {
+      case 'scale':
+        current = g.one('Mul', [current, g.float(l.factor)]);
+        break;
+      case 'conv3x3-relu': {
+        if (l.inChannels !== size.channels) throw new Error(`${l.name}: expects ${l.inChannels} channels, gets ${size.channels}`);
+        const z = g.one('Conv', [current, `${l.name}/kernel`, `${l.name}/bias`], [attrInts('kernel_shape', [3, 3]), attrInts('pads', [1, 1, 1, 1]), attrInts('strides', [1, 1])]);
+        current = g.one('Relu', [z]);
+        size = { ...size, channels: l.outChannels };
+        saved.push({ layer: l, input, output: current, size });
+        continue;
+      }
+      case 'maxpool2': {
+        const [pooled, indices] = g.op('MaxPool', [current], [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])], options.mode === 'train' ? 2 : 1);
+        current = pooled as string;
+        saved.push({ layer: l, input, output: current, ...(indices ? { indices } : {}), size });
+        size = { ...size, height: Math.floor(size.height / 2), width: Math.floor(size.width / 2) };
+        continue;
+      }
+      case 'global-average-pool':
+        current = g.one('Flatten', [g.one('GlobalAveragePool', [current])], [attrInt('axis', 1)]);
+        saved.push({ layer: l, input, output: current, size });
+        units = size.channels;
+        continue;
+      case 'dense': {
+        if (l.inUnits !== units) throw new Error(`${l.name}: expects ${l.inUnits} inputs, gets ${units}`);
+        const z = g.one('Gemm', [current, `${l.name}/kernel`, `${l.name}/bias`]);
+        current = g.one(l.activation === 'relu' ? 'Relu' : 'Sigmoid', [z]);
+        units = l.outUnits;
+        break;
+      }
+      case 'dropout':
+        if (options.mode === 'train') {
+          current = g.one('Mul', [current, DROPOUT_MASK]);
+          maskUnits = units;
+        }
+        break;
+    }
+    saved.push({ layer: l, input, output: current });
+  }
+  const last = layers[layers.length - 1];
+  if (!last || last.kind !== 'dense' || last.activation !== 'sigmoid' || last.outUnits !== 1) throw new Error('the network must end in a Dense(1, sigmoid)');
+  g.as(PROBS, current);
+
+  const inputs = [floatValueInfo(PIXELS, ['N', options.height, options.width, 3]), ...params.map((p) => floatValueInfo(p.name, p.dims))];
+  if (maskUnits > 0) inputs.push(floatValueInfo(DROPOUT_MASK, ['N', maskUnits]));
+  const outputs = [floatValueInfo(PROBS, ['N', 1])];
+
+  if (options.mode === 'train') {
+    inputs.push(floatValueInfo(LABELS, ['N', 1]));
+    outputs.push(floatValueInfo(LOSS, []), ...params.map((p) => floatValueInfo(gradName(p.name), p.dims)));
+    // tfjs-layers' binaryCrossentropy: y = clip(p, eps, 1 - eps), x = log(y / (1 - y)), then
+    // sigmoid cross-entropy with logits x: max(x, 0) - x * t + log(1 + exp(-|x|)), batch mean.
+    const p = current;
+    const one = g.float(1);
+    const y = g.one('Clip', [p, g.float(LOSS_EPSILON), g.float(1 - LOSS_EPSILON)]);
+    const oneMinusY = g.one('Sub', [one, y]);
+    const x = g.one('Log', [g.one('Div', [y, oneMinusY])]);
+    const perImage = g.one('Add', [g.one('Sub', [g.one('Relu', [x]), g.one('Mul', [x, LABELS])]), g.one('Log', [g.one('Add', [one, g.one('Exp', [g.one('Neg', [g.one('Abs', [x])])])])])]);
+    g.as(LOSS, g.one('ReduceMean', [perImage], [attrInt('keepdims', 0)]));
+    // d loss / d logit of the output layer: (sigmoid(x) - t) / N, through the log-odds
+    // (1 / (y (1 - y))), the clip (zero outside its range) and the sigmoid (p (1 - p)).
+    const n = g.one('Cast', [g.one('Gather', [g.one('Shape', [p]), g.ints([0])])], [attrInt('to', 1)]);
+    const dx = g.one('Div', [g.one('Sub', [g.one('Sigmoid', [x]), LABELS]), n]);
+    const inRange = g.one('Cast', [g.one('And', [g.one('GreaterOrEqual', [p, g.float(LOSS_EPSILON)]), g.one('LessOrEqual', [p, g.float(1 - LOSS_EPSILON)])])], [attrInt('to', 1)]);
+    const dp = g.one('Mul', [g.one('Div', [dx, g.one('Mul', [y, oneMinusY])]), inRange]);
+    let grad = g.one('Mul', [dp, g.one('Mul', [p, g.one('Sub', [one, p])])]);
+    let preActivation = true;
+
+    for (let k = saved.length - 1; k >= 0; k--) {
+      const s = saved[k] as Saved;
+      const l = s.layer;
+      const needInputGrad = k > 0 && saved.slice(0, k).some((e) => e.layer.kind === 'conv3x3-relu' || e.layer.kind === 'dense');
+      switch (l.kind) {
+        case 'dense': {
+          const dz = preActivation ? grad : g.one('Where', [g.one('Greater', [s.output, g.float(0)]), grad, g.float(0)]);
+          g.as(gradName(`${l.name}/kernel`), g.one('Gemm', [s.input, dz], [attrInt('transA', 1)]));
+          g.as(gradName(`${l.name}/bias`), g.one('ReduceSum', [dz, g.ints([0])], [attrInt('keepdims', 0)]));
+          if (needInputGrad) grad = g.one('Gemm', [dz, `${l.name}/kernel`], [attrInt('transB', 1)]);
+          preActivation = false;
+          break;
+        }
+        case 'dropout':
+          grad = g.one('Mul', [grad, DROPOUT_MASK]);
+          break;
+        case 'global-average-pool': {
+          const { height, width, channels } = s.size as { height: number; width: number; channels: number };
+          const scaled = g.one('Mul', [grad, g.float(1 / (height * width))]);
+          grad = g.one('Expand', [g.one('Reshape', [scaled, g.ints([0, channels, 1, 1])]), g.one('Shape', [s.input])]);
+          break;
+        }
+        case 'maxpool2':
+          grad = g.one('MaxUnpool', [grad, s.indices as string, g.one('Shape', [s.input])], [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])]);
+          break;
+        case 'conv3x3-relu': {
+          const dz = g.one('Where', [g.one('Greater', [s.output, g.float(0)]), grad, g.float(0)]);
+          g.as(gradName(`${l.name}/kernel`), convWeightGrad(g, s.input, dz, l, s.size as { height: number; width: number }, method));
+          g.as(gradName(`${l.name}/bias`), g.one('ReduceSum', [dz, g.ints([0, 2, 3])], [attrInt('keepdims', 0)]));
+          // A stride-1 'same' convolution's input gradient is the transposed convolution of dz.
+          if (needInputGrad) grad = g.one('ConvTranspose', [dz, `${l.name}/kernel`], [attrInts('kernel_shape', [3, 3]), attrInts('pads', [1, 1, 1, 1]), attrInts('strides', [1, 1])]);
+          break;
+        }
+        case 'scale':
+          break;
+      }
+    }
+  }
+  return encodeModel('facegender', { name: options.mode === 'train' ? 'sequential_training_step' : 'sequential_inference', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs });
+}
