@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { ROBUST_DEGRADATION } from '../data/degrade.js';
 import { readSplit } from '../data/split-file.js';
 import { DEFAULT_BASE, fineTunableBasesText, fineTuneBlocksText } from '../zoo/index.js';
@@ -6,7 +6,8 @@ import { runExperiment } from '../experiments/experiment.js';
 import { evaluationMarkdown } from '../evaluate/evaluation-markdown.js';
 import { DEFAULT_CACHE_DIR } from '../features/extract-features.js';
 import { STUDY_TRAINING } from '../train/fit-head.js';
-import { DEFAULT_AUGMENT_VIEWS } from '../train/train-model.js';
+import { DEFAULT_AUGMENT_VIEWS, DEFAULT_TRAIN_ENGINE } from '../train/train-model.js';
+import { TRAIN_ENGINES, type TrainEngine } from '../train/fit-end-to-end.js';
 import { addBaseOptions, baseOptionsFrom } from './base-options.js';
 import { parseInteger, parseNumber } from './options.js';
 import { terminalProgress } from './progress-bar.js';
@@ -31,6 +32,7 @@ export function addTrainingOptions(cmd: Command): Command {
       `fine-tune only the last N blocks of the base (default all). A block is, ${fineTuneBlocksText()}`,
       parseInteger(1),
     )
+    .addOption(new Option('--train-engine <engine>', 'what trains the custom CNN end to end: onnxruntime (both cores, see --threads) or tfjs (one thread, ~10x slower; the same training to float tolerance)').choices([...TRAIN_ENGINES]).default(DEFAULT_TRAIN_ENGINE))
     .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy; the default on one folder), balanced (the same on the mean accuracy of each source and class; the default on several), max-f1, youden, fixed:X')
     .option('--resamples <n>', 'bootstrap resamples for confidence intervals', parseInteger(1), 1000)
     .option('--cache-dir <dir>', 'feature cache folder', DEFAULT_CACHE_DIR)
@@ -49,6 +51,8 @@ export function trainOptionsFrom(o: Record<string, unknown>, progress: ReturnTyp
     drawPlain: o.drawPlain !== false,
     ...(o.robustViews !== undefined ? { degrade: o.robustViews ? ROBUST_DEGRADATION : (false as const) } : {}),
     seed: o.seed as number,
+    trainEngine: o.trainEngine as TrainEngine,
+    ...(o.threads !== undefined ? { threads: o.threads as number } : {}),
     fineTuneEpochs: o.fineTuneEpochs as number,
     fineTuneLr: o.fineTuneLr as number,
     ...(o.fineTuneBlocks !== undefined ? { fineTuneBlocks: o.fineTuneBlocks as number } : {}),
