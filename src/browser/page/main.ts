@@ -144,6 +144,8 @@ async function cameraLoop(): Promise<void> {
       continue;
     }
     const result = await model.classifyImage(video);
+    // The work above never waits on the event loop (tfjs' wasm answers at once); yield so the page stays responsive.
+    await new Promise((r) => setTimeout(r, 0));
     if (!stream) break;
     draw(video, video.videoWidth, video.videoHeight, result);
     listFaces(result.faces, model);
