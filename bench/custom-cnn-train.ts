@@ -5,7 +5,9 @@
  *   npm run bench:custom-cnn -- [options]
  *
  * Options: --sizes 64,112,224  --batch 64  --steps 3  --tfjs-steps 1  --threads 2
- *          --engines tfjs,onnxruntime  --weight-grad im2col-gemm|batched-matmul  --no-torch
+ *          --engines tfjs,onnxruntime  --weight-grad auto|im2col-gemm|shifted|batched-matmul
+ *          --pool-grad indices|mask|unpool
+ *          --input-grad conv-transpose|conv-flipped  --no-torch
  *          --backend wasm|cpu  --profile
  * One step is forward + backward + Adam on a batch of random pixels (speed does not depend on
  * them), the study's head (Dense 256, Dense 128, Dropout 0.4, Dense 1) and batch. Each figure is
@@ -24,7 +26,7 @@ import { createCustomCnn } from '../src/zoo/custom-cnn/network.js';
 import { initTfjs, tfjsRuntimeInfo } from '../src/runtime/tfjs/backend.js';
 import { createHead } from '../src/train/head.js';
 import { OrtTrainer } from '../src/train/ort-trainer.js';
-import type { WeightGradMethod } from '../src/runtime/onnx/sequential-training.js';
+import type { InputGradMethod, PoolGradMethod, WeightGradMethod } from '../src/runtime/onnx/sequential-training.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +36,9 @@ const { values } = parseArgs({
     'tfjs-steps': { type: 'string', default: '1' },
     threads: { type: 'string', default: '2' },
     engines: { type: 'string', default: 'tfjs,onnxruntime' },
-    'weight-grad': { type: 'string', default: 'im2col-gemm' },
+    'weight-grad': { type: 'string', default: 'auto' },
+    'pool-grad': { type: 'string', default: 'indices' },
+    'input-grad': { type: 'string', default: 'conv-transpose' },
     'no-torch': { type: 'boolean', default: false },
     backend: { type: 'string', default: 'wasm' },
     profile: { type: 'boolean', default: false },
@@ -47,6 +51,8 @@ const tfjsSteps = Number(values['tfjs-steps']);
 const threads = Number(values.threads);
 const engines = values.engines.split(',');
 const weightGrad = values['weight-grad'] as WeightGradMethod;
+const inputGrad = values['input-grad'] as InputGradMethod;
+const poolGrad = values['pool-grad'] as PoolGradMethod;
 const backend = values.backend === 'cpu' ? 'cpu' : 'wasm';
 
 const tf = await initTfjs({ backend });
@@ -116,7 +122,7 @@ async function printProfile(size: number, step: () => Promise<unknown>): Promise
 
 async function ortRate(size: number): Promise<number> {
   const model = classifier(size);
-  const trainer = await OrtTrainer.create(model, { height: size, width: size, lr: 1e-3, threads, weightGrad });
+  const trainer = await OrtTrainer.create(model, { height: size, width: size, lr: 1e-3, threads, weightGrad, inputGrad, poolGrad });
   const { x, y } = randomBatch(size);
   try {
     return await rate(steps, () => trainer.trainOnBatch(x, y, batch));
@@ -152,7 +158,7 @@ function runTorch(): TorchResult | string {
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
 console.log('# bench:custom-cnn\n');
 console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores; Node ${process.version}; load average at start ${loadavg()}`);
-console.log(`custom CNN + study head, batch ${batch}, Adam; tfjs ${tfjsInfo.backend} (SIMD ${tfjsInfo.simd}, ${tfjsInfo.threads} thread); ONNX Runtime ${threads} intra-op threads, weight gradient ${weightGrad}\n`);
+console.log(`custom CNN + study head, batch ${batch}, Adam; tfjs ${tfjsInfo.backend} (SIMD ${tfjsInfo.simd}, ${tfjsInfo.threads} thread); ONNX Runtime ${threads} intra-op threads, weight gradient ${weightGrad}, input gradient ${inputGrad}, pool gradient ${poolGrad}\n`);
 
 const rows: Array<{ size: number; tfjs?: number; ort?: number }> = [];
 for (const size of sizes) {

@@ -2,7 +2,7 @@ import * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { UsageError } from '../errors.js';
 import { NamedOnnxSession, type FloatTensor } from '../runtime/onnx/named-session.js';
-import { buildTrainingGraph, DROPOUT_MASK, gradName, LABELS, LOSS, PIXELS, PROBS, trainParams, type ParamInfo, type TrainLayer, type WeightGradMethod } from '../runtime/onnx/sequential-training.js';
+import { buildTrainingGraph, DROPOUT_MASK, gradName, LABELS, LOSS, PIXELS, PROBS, trainParams, type InputGradMethod, type ParamInfo, type PoolGradMethod, type TrainLayer, type WeightGradMethod } from '../runtime/onnx/sequential-training.js';
 
 /**
  * Trains a tfjs-layers classifier (the custom CNN and the study's head) in ONNX Runtime on all
@@ -107,6 +107,8 @@ export interface OrtTrainerOptions {
   /** ONNX Runtime intra-op threads (default 2). */
   threads?: number;
   weightGrad?: WeightGradMethod;
+  inputGrad?: InputGradMethod;
+  poolGrad?: PoolGradMethod;
 }
 
 export interface StepResult {
@@ -155,7 +157,7 @@ export class OrtTrainer {
     const dropoutLayer = layers.findIndex((l) => l.kind === 'dropout');
     const before = layers.slice(0, dropoutLayer).reverse().find((l) => l.kind === 'dense');
     const dropout = { rate: dropoutRate, units: dropoutLayer >= 0 && before?.kind === 'dense' ? before.outUnits : 0 };
-    const graph = { height: options.height, width: options.width, ...(options.weightGrad ? { weightGrad: options.weightGrad } : {}) };
+    const graph = { height: options.height, width: options.width, ...(options.weightGrad ? { weightGrad: options.weightGrad } : {}), ...(options.inputGrad ? { inputGrad: options.inputGrad } : {}), ...(options.poolGrad ? { poolGrad: options.poolGrad } : {}) };
     const threads = options.threads;
     const train = await NamedOnnxSession.create(buildTrainingGraph(layers, { ...graph, mode: 'train' }), { label: 'training graph', ...(threads ? { threads } : {}) });
     const infer = await NamedOnnxSession.create(buildTrainingGraph(layers, { ...graph, mode: 'infer' }), { label: 'inference graph', ...(threads ? { threads } : {}) });

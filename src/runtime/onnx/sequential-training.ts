@@ -1,4 +1,4 @@
-import { attrInt, attrInts, encodeModel, floatInitializer, floatValueInfo, int64Initializer, type Onnx } from './builder.js';
+import { attrInt, attrInts, attrString, encodeModel, floatInitializer, floatValueInfo, int64Initializer, type Onnx } from './builder.js';
 
 /**
  * ONNX graphs that train a small sequential image classifier in ONNX Runtime: the forward pass,
@@ -18,8 +18,15 @@ export type TrainLayer =
   /** Multiplies by the `dropout_mask` input, which holds 0 or 1/(1-rate) (all 1 for inference). */
   | { kind: 'dropout' };
 
-/** How a convolution's weight gradient is computed (both are exact; their speed differs by shape). */
-export type WeightGradMethod = 'im2col-gemm' | 'batched-matmul';
+/**
+ * How a convolution's weight gradient is computed; all are exact, their speed differs by shape.
+ * `im2col-gemm`: the nine shifted views stacked, one matrix product over batch and space (suits
+ * small maps with many channels). `shifted`: one batched product per shift, per image, summed
+ * over the batch (suits large maps with few channels: no 9x stacked copy). `batched-matmul`: the
+ * stack, per image. `auto`: `shifted` where the map has at least as many cells as the layer has
+ * filters, else `im2col-gemm`.
+ */
+export type WeightGradMethod = 'auto' | 'im2col-gemm' | 'batched-matmul' | 'shifted';
 
 export interface TrainGraphOptions {
   height: number;
@@ -27,7 +34,21 @@ export interface TrainGraphOptions {
   /** `train`: loss and gradients too (needs labels and the dropout mask); `infer`: probabilities only. */
   mode: 'train' | 'infer';
   weightGrad?: WeightGradMethod;
+  inputGrad?: InputGradMethod;
+  poolGrad?: PoolGradMethod;
 }
+
+/**
+ * How a 2x2 max pool passes its gradient back to the first (row-major) maximum of each window, as
+ * tfjs does: `indices` (the default) finds that position from the four strided quarter-maps and
+ * the pooled map, and scatters with MaxUnpool; `mask` compares the four strided quarter-maps with the pooled map and interleaves
+ * them back with DepthToSpace (the forward pass keeps ONNX Runtime's fast MaxPool); `unpool` takes
+ * MaxPool's argmax indices and MaxUnpool (its indices output runs a slow generic kernel).
+ */
+export type PoolGradMethod = 'indices' | 'mask' | 'unpool';
+
+/** How a convolution's input gradient is computed: ConvTranspose of dz, or a Conv of dz with the kernel flipped 180° and in/out swapped. */
+export type InputGradMethod = 'conv-transpose' | 'conv-flipped';
 
 export const PIXELS = 'pixels';
 export const LABELS = 'labels';
@@ -88,6 +109,26 @@ class Graph {
     return name;
   }
 
+  /** A 0-d int64 constant (Range takes scalars). */
+  scalarInt(value: number): string {
+    const key = `s${value}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = `const_${this.constants.size}`;
+      this.initializers.push({ ...int64Initializer(name, [value]), dims: [] });
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  /** An int64 constant of the given shape. */
+  intTensor(dims: number[], values: number[]): string {
+    const name = `const_${this.constants.size}`;
+    this.initializers.push({ ...int64Initializer(name, values), dims });
+    this.constants.set(name, name);
+    return name;
+  }
+
   ints(values: number[]): string {
     const key = `i${values.join(',')}`;
     let name = this.constants.get(key);
@@ -114,10 +155,11 @@ interface Saved {
  * dz[n, o, y, x] * xpad[n, c, y + i, x + j]. The nine shifted views of the padded input are cut
  * and stacked (im2col), then contracted with dz in one matrix product.
  */
-function convWeightGrad(g: Graph, input: string, dz: string, l: Extract<TrainLayer, { kind: 'conv3x3-relu' }>, size: { height: number; width: number }, method: WeightGradMethod): string {
+function convWeightGrad(g: Graph, input: string, dz: string, l: Extract<TrainLayer, { kind: 'conv3x3-relu' }>, size: { height: number; width: number }, chosen: WeightGradMethod): string {
   const { height: h, width: w } = size;
   const c = l.inChannels;
   const o = l.outChannels;
+  const method = chosen === 'auto' ? (h * w >= o ? 'shifted' : 'im2col-gemm') : chosen;
   const padded = g.one('Pad', [input, g.ints([0, 0, 1, 1, 0, 0, 1, 1])]);
   if (method === 'im2col-gemm') {
     // [C, N, H+2, W+2] → nine [C, 1, N, H, W] views → [C*9, N*H*W], against dz as [O, N*H*W].
@@ -134,6 +176,21 @@ function convWeightGrad(g: Graph, input: string, dz: string, l: Extract<TrainLay
     const grad = g.one('Gemm', [dzT, cols], [attrInt('transB', 1)]);
     return g.one('Reshape', [grad, g.ints([o, c, 3, 3])]);
   }
+  if (method === 'shifted') {
+    // Per shift and image: dz [N, O, H*W] times the shifted input [N, C, H*W] transposed, summed over the batch.
+    const dzFlat = g.one('Reshape', [dz, g.ints([0, o, -1])]);
+    const perShift: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 3; j++) {
+        const view = g.one('Reshape', [g.one('Slice', [padded, g.ints([i, j]), g.ints([i + h, j + w]), g.ints([2, 3])]), g.ints([0, c, -1])]);
+        const product = g.one('MatMul', [dzFlat, g.one('Transpose', [view], [attrInts('perm', [0, 2, 1])])]);
+        perShift.push(g.one('ReduceSum', [product, g.ints([0])], [attrInt('keepdims', 0)]));
+      }
+    }
+    // [9, O, C] → [O, C, 9] = [O, C, 3, 3].
+    const stacked = g.one('Concat', perShift.map((t) => g.one('Unsqueeze', [t, g.ints([0])])), [attrInt('axis', 0)]);
+    return g.one('Reshape', [g.one('Transpose', [stacked], [attrInts('perm', [1, 2, 0])]), g.ints([o, c, 3, 3])]);
+  }
   // Per image: dz [N, O, H*W] times views [N, H*W, C*9], summed over the batch.
   const views: string[] = [];
   for (let i = 0; i < 3; i++) {
@@ -149,11 +206,62 @@ function convWeightGrad(g: Graph, input: string, dz: string, l: Extract<TrainLay
   return g.one('Reshape', [g.one('ReduceSum', [perImage, g.ints([0])], [attrInt('keepdims', 0)]), g.ints([o, c, 3, 3])]);
 }
 
+/**
+ * The input gradient of a 2x2, stride-2 max pool without indices: each window's gradient goes to
+ * its first position (row-major) equal to the pooled value, the rule of tfjs' (and ONNX Runtime's)
+ * argmax. Rows and columns past the last whole window get zero.
+ */
+function maxPoolGradByMask(g: Graph, input: string, pooled: string, grad: string, size: { height: number; width: number }): string {
+  const ho = Math.floor(size.height / 2);
+  const wo = Math.floor(size.width / 2);
+  const quarter = (a: number, b: number) => g.one('Slice', [input, g.ints([a, b]), g.ints([a + 2 * ho, b + 2 * wo]), g.ints([2, 3]), g.ints([2, 2])]);
+  const e00 = g.one('Equal', [quarter(0, 0), pooled]);
+  const e01 = g.one('Equal', [quarter(0, 1), pooled]);
+  const e10 = g.one('Equal', [quarter(1, 0), pooled]);
+  const first01 = g.one('And', [e01, g.one('Not', [e00])]);
+  const upTo01 = g.one('Or', [e00, e01]);
+  const first10 = g.one('And', [e10, g.one('Not', [upTo01])]);
+  // The maximum is one of the four: when the first three miss, it is the last.
+  const last11 = g.one('Not', [g.one('Or', [upTo01, e10])]);
+  const zero = g.float(0);
+  const parts = [e00, first01, first10, last11].map((m) => g.one('Where', [m, grad, zero]));
+  // DepthToSpace (DCR) puts channel block a*2+b at row offset a, column offset b.
+  const full = g.one('DepthToSpace', [g.one('Concat', parts, [attrInt('axis', 1)])], [attrInt('blocksize', 2), attrString('mode', 'DCR')]);
+  const padH = size.height - 2 * ho;
+  const padW = size.width - 2 * wo;
+  return padH || padW ? g.one('Pad', [full, g.ints([0, 0, 0, 0, 0, 0, padH, padW])]) : full;
+}
+
+/**
+ * The same gradient as maxPoolGradByMask, scattered by MaxUnpool: the first maximum's offset in
+ * its window (0, 1, W or W + 1, by nested Where in row-major priority) plus the window's flat
+ * index in the whole [N, C, H, W] tensor, as MaxPool's own indices are counted.
+ */
+function maxPoolGradByIndices(g: Graph, input: string, pooled: string, grad: string, size: { height: number; width: number; channels: number }): string {
+  const { height: h, width: w, channels: c } = size;
+  const ho = Math.floor(h / 2);
+  const wo = Math.floor(w / 2);
+  const quarter = (a: number, b: number) => g.one('Slice', [input, g.ints([a, b]), g.ints([a + 2 * ho, b + 2 * wo]), g.ints([2, 3]), g.ints([2, 2])]);
+  const offset = g.one('Where', [
+    g.one('Equal', [quarter(0, 0), pooled]),
+    g.ints([0]),
+    g.one('Where', [g.one('Equal', [quarter(0, 1), pooled]), g.ints([1]), g.one('Where', [g.one('Equal', [quarter(1, 0), pooled]), g.ints([w]), g.ints([w + 1])])]),
+  ]);
+  const corners: number[] = [];
+  for (let y = 0; y < ho; y++) for (let x = 0; x < wo; x++) corners.push(2 * y * w + 2 * x);
+  const windowStart = g.intTensor([1, 1, ho, wo], corners);
+  const n = g.one('Gather', [g.one('Shape', [pooled]), g.scalarInt(0)]);
+  const planes = g.one('Range', [g.scalarInt(0), g.one('Mul', [n, g.scalarInt(c)]), g.scalarInt(1)]);
+  const planeStart = g.one('Reshape', [g.one('Mul', [planes, g.scalarInt(h * w)]), g.ints([-1, c, 1, 1])]);
+  const indices = g.one('Add', [g.one('Add', [planeStart, windowStart]), offset]);
+  return g.one('MaxUnpool', [grad, indices, g.one('Shape', [input])], [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])]);
+}
+
 /** Builds the training (or inference) graph of a sequential network; see TrainLayer for what it may hold. */
 export function buildTrainingGraph(layers: readonly TrainLayer[], options: TrainGraphOptions): Uint8Array {
   const g = new Graph();
   const params = trainParams(layers);
-  const method = options.weightGrad ?? 'im2col-gemm';
+  const method = options.weightGrad ?? 'auto';
   let size = { height: options.height, width: options.width, channels: 3 };
   let current = g.one('Transpose', [PIXELS], [attrInts('perm', [0, 3, 1, 2])]);
   let units = 0;
@@ -175,7 +283,8 @@ export function buildTrainingGraph(layers: readonly TrainLayer[], options: Train
         continue;
       }
       case 'maxpool2': {
-        const [pooled, indices] = g.op('MaxPool', [current], [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])], options.mode === 'train' ? 2 : 1);
+        const withIndices = options.mode === 'train' && options.poolGrad === 'unpool';
+        const [pooled, indices] = g.op('MaxPool', [current], [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])], withIndices ? 2 : 1);
         current = pooled as string;
         saved.push({ layer: l, input, output: current, ...(indices ? { indices } : {}), size });
         size = { ...size, height: Math.floor(size.height / 2), width: Math.floor(size.width / 2) };
@@ -230,6 +339,8 @@ export function buildTrainingGraph(layers: readonly TrainLayer[], options: Train
     const dp = g.one('Mul', [g.one('Div', [dx, g.one('Mul', [y, oneMinusY])]), inRange]);
     let grad = g.one('Mul', [dp, g.one('Mul', [p, g.one('Sub', [one, p])])]);
     let preActivation = true;
+    /** Whether `grad` already went through the ReLU of the conv layer below (see maxpool2). */
+    let reluDone = false;
 
     for (let k = saved.length - 1; k >= 0; k--) {
       const s = saved[k] as Saved;
@@ -253,15 +364,34 @@ export function buildTrainingGraph(layers: readonly TrainLayer[], options: Train
           grad = g.one('Expand', [g.one('Reshape', [scaled, g.ints([0, channels, 1, 1])]), g.one('Shape', [s.input])]);
           break;
         }
-        case 'maxpool2':
-          grad = g.one('MaxUnpool', [grad, s.indices as string, g.one('Shape', [s.input])], [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])]);
+        case 'maxpool2': {
+          // After a ReLU the gradient reaches only each window's maximum, whose ReLU slope is 1
+          // exactly when the pooled value is > 0: masking here is the ReLU's backward on a
+          // quarter of the values.
+          const afterRelu = saved[k - 1]?.layer.kind === 'conv3x3-relu';
+          if (afterRelu) grad = g.one('Where', [g.one('Greater', [s.output, g.float(0)]), grad, g.float(0)]);
+          const poolSize = s.size as { height: number; width: number; channels: number };
+          if (s.indices) grad = g.one('MaxUnpool', [grad, s.indices, g.one('Shape', [s.input])], [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])]);
+          else if (options.poolGrad === 'mask') grad = maxPoolGradByMask(g, s.input, s.output, grad, poolSize);
+          else grad = maxPoolGradByIndices(g, s.input, s.output, grad, poolSize);
+          reluDone = afterRelu;
           break;
+        }
         case 'conv3x3-relu': {
-          const dz = g.one('Where', [g.one('Greater', [s.output, g.float(0)]), grad, g.float(0)]);
+          const dz = reluDone ? grad : g.one('Where', [g.one('Greater', [s.output, g.float(0)]), grad, g.float(0)]);
+          reluDone = false;
           g.as(gradName(`${l.name}/kernel`), convWeightGrad(g, s.input, dz, l, s.size as { height: number; width: number }, method));
           g.as(gradName(`${l.name}/bias`), g.one('ReduceSum', [dz, g.ints([0, 2, 3])], [attrInt('keepdims', 0)]));
           // A stride-1 'same' convolution's input gradient is the transposed convolution of dz.
-          if (needInputGrad) grad = g.one('ConvTranspose', [dz, `${l.name}/kernel`], [attrInts('kernel_shape', [3, 3]), attrInts('pads', [1, 1, 1, 1]), attrInts('strides', [1, 1])]);
+          if (needInputGrad) {
+            const geometry = [attrInts('kernel_shape', [3, 3]), attrInts('pads', [1, 1, 1, 1]), attrInts('strides', [1, 1])];
+            if ((options.inputGrad ?? 'conv-transpose') === 'conv-transpose') grad = g.one('ConvTranspose', [dz, `${l.name}/kernel`], geometry);
+            else {
+              const swapped = g.one('Transpose', [`${l.name}/kernel`], [attrInts('perm', [1, 0, 2, 3])]);
+              const flipped = g.one('Slice', [swapped, g.ints([2, 2]), g.ints([-4, -4]), g.ints([2, 3]), g.ints([-1, -1])]);
+              grad = g.one('Conv', [dz, flipped], geometry);
+            }
+          }
           break;
         }
         case 'scale':
