@@ -12,7 +12,7 @@ import { capitalise, predictionText, type PhotoFace } from '../predict/predictio
 import { WebBlazeFaceDetector } from './detector.js';
 import { photoLetterboxes } from './letterbox.js';
 import { readPixels, type ImageInput } from './pixels.js';
-import { extractRgb, resizeRgb } from './resample.js';
+import { extractRgb, resizeRgb } from '../data/resample.js';
 import { WEB_MODEL_FILE, type WebModelManifest } from './web-model.js';
 
 /**

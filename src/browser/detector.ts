@@ -4,9 +4,8 @@ import type { PixelSource } from '../data/image.js';
 import { blazeInput, blazeOutputNodes, BLAZE_SPECS, decodeBlaze, type BlazeVariant, type HeadOutput } from '../detect/blazeface-decode.js';
 import { BACK_LARGE_SIZE, isLargeImage, keypointFaces, mergeFrontBack, NMS_IOU } from '../detect/blazeface-merge.js';
 import { detectorInput, type DetectedFace, type DetectorInput, type FaceDetector } from '../detect/face-detector.js';
-import { toRgb8, type Letterbox } from '../detect/letterbox-geometry.js';
+import { letterboxRgb, toRgb8, type Letterbox } from '../detect/letterbox-geometry.js';
 import { weightedNms, type Detection } from '../detect/nms.js';
-import { letterboxRgb } from './letterbox.js';
 
 /**
  * The Node photo path's default detector (BlazeFace front and back, merged, faces aligned on

@@ -1,4 +1,5 @@
-import type { PixelSource } from '../data/image.js';
+import type { PixelSource, Rgb8Image } from '../data/image.js';
+import { resizeRgb } from '../data/resample.js';
 
 /** A square detector input and where it came from: square pixel = image pixel · scale + offset. */
 export interface Letterbox {
@@ -42,4 +43,19 @@ export function toRgb8(image: PixelSource): Uint8Array {
   const out = new Uint8Array(image.data.length);
   for (let i = 0; i < out.length; i++) out[i] = image.data[i] as number;
   return out;
+}
+
+/**
+ * `image` (showing a width x height photo, perhaps at another size) scaled into a `size` square,
+ * centred, the rest black (what the detector's zero input means once scaled to [-1, 1]).
+ * Squashing instead, as some ports do, changes a face's shape with the photo's aspect ratio. The
+ * resize is data/resample.ts' (sharp's linear kernel reproduced), so Node and the browser page
+ * give the detector the same bytes.
+ */
+export function letterboxRgb(image: Rgb8Image, width: number, height: number, size: number): Letterbox {
+  const { width: w, height: h, left, top } = letterboxPlacement(width, height, size);
+  const fitted = image.width === w && image.height === h ? image : resizeRgb(image, w, h);
+  const pixels = new Uint8Array(size * size * 3);
+  for (let y = 0; y < h; y++) pixels.set(fitted.data.subarray(y * w * 3, (y + 1) * w * 3), ((top + y) * size + left) * 3);
+  return { pixels, size, scaleX: w / width, scaleY: h / height, offsetX: left, offsetY: top };
 }

@@ -12,13 +12,13 @@ export const CHROMIUM_MISSING = existsSync(CHROMIUM)
   ? null
   : `chromium is missing at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium; .ci/run installs it), or set FACEGENDER_CHROMIUM to another chromium binary`;
 
-/** Headless chromium with a fresh profile in `profileDir`. */
-export async function launchChromium(profileDir: string, options: { viewport?: { width: number; height: number } } = {}): Promise<BrowserContext> {
+/** Headless chromium with a fresh profile in `profileDir`; `args` adds flags (a fake camera, say). */
+export async function launchChromium(profileDir: string, options: { viewport?: { width: number; height: number }; args?: string[] } = {}): Promise<BrowserContext> {
   if (CHROMIUM_MISSING) throw new Error(CHROMIUM_MISSING);
   return chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
     viewport: options.viewport ?? { width: 1280, height: 900 },
   });
 }

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { resizeRgb } from '../../src/browser/resample.js';
+import { resizeRgb } from '../../src/data/resample.js';
 import type { Rgb8Image } from '../../src/data/image.js';
 import { CELEBA, MEBEAUTY } from '../helpers/shared.js';
 

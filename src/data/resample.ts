@@ -1,4 +1,4 @@
-import type { Rgb8Image } from '../data/image.js';
+import type { Rgb8Image } from './image.js';
 import { UsageError } from '../errors.js';
 
 /**

@@ -1,0 +1,133 @@
+/**
+ * The model in headless Chromium (Debian's), against the Node photo path in the same run:
+ * 1. one 1280x720 photo (face-api's sample1.jpg cut to 16:9, 3 faces), warm: the page's
+ *    classifyImage on tfjs wasm (and on webgl, which headless Chromium without a GPU runs in
+ *    software), p50 of N runs, and `predict`'s photo path in Node on the same JPEG;
+ * 2. the fake webcam at 640x480 (a clip of CelebA faces): the page's own frames/s after 10 s;
+ * 3. the size of the exported site.
+ *
+ * Run: npm run bench:browser -- [--model runs/face-2] [--runs 10]
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { exportWebSite } from '../src/browser/export-site.js';
+import { loadClassifier } from '../src/predict/classifier.js';
+import { createPhotoClassifier } from '../src/predict/classify-photo.js';
+import { launchChromium } from '../test/helpers/chromium.js';
+import { celebaFiles } from '../test/helpers/face-images.js';
+import { serveFolder } from '../test/helpers/static-server.js';
+import { writeFaceClip } from '../test/helpers/y4m.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'runs/face-2' },
+    photo: { type: 'string', default: 'node_modules/@vladmandic/face-api/demo/sample1.jpg' },
+    runs: { type: 'string', default: '10' },
+    'webcam-seconds': { type: 'string', default: '10' },
+  },
+});
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+interface PageModel {
+  classifyImage(source: unknown): Promise<{ faces: unknown[]; ms: number }>;
+  dispose(): void;
+}
+interface PageGlobals {
+  facegender: { model: PageModel; loadWebModel(url: string, o: { backend: string }): Promise<PageModel> };
+  createImageBitmap(blob: unknown): Promise<unknown>;
+  fetch(url: string): Promise<{ blob(): Promise<unknown> }>;
+  document: { body: { dataset: Record<string, string | undefined> } };
+}
+
+async function main(): Promise<void> {
+  const runs = Number(values.runs);
+  const dir = await mkdtemp(path.join(tmpdir(), 'fg-bench-browser-'));
+  try {
+    const site = path.join(dir, 'site');
+    const t0 = performance.now();
+    const exported = await exportWebSite(values.model, site);
+    const exportSeconds = (performance.now() - t0) / 1000;
+    const photo = await sharp(values.photo).resize(1280, 720, { fit: 'cover' }).jpeg({ quality: 90 }).toBuffer();
+    await writeFile(path.join(site, 'bench-photo.jpg'), photo);
+
+    // Node: predict's photo path on the same bytes.
+    const classifier = await loadClassifier(values.model);
+    const pc = await createPhotoClassifier(classifier);
+    for (let i = 0; i < 3; i++) await pc.classify(photo, 'bench');
+    const nodeMs: number[] = [];
+    let nodeFaces = 0;
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      nodeFaces = (await pc.classify(photo, 'bench')).faces.length;
+      nodeMs.push(performance.now() - t);
+    }
+    await pc.dispose();
+    await classifier.dispose();
+
+    const clip = path.join(dir, 'camera.y4m');
+    await writeFaceClip(clip, [...(await celebaFiles('male', 2, 20)), ...(await celebaFiles('female', 2, 20))]);
+    const host = await serveFolder(site);
+    const context = await launchChromium(path.join(dir, 'profile'), { args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${clip}`] });
+    try {
+      const page = await context.newPage();
+      await page.goto(host.url);
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.body.dataset.state === 'ready', null, { timeout: 120_000 });
+      const timeIn = (backend: string) =>
+        page.evaluate(
+          async ({ backend, runs }) => {
+            const g = globalThis as unknown as PageGlobals;
+            const model = backend === 'wasm' ? g.facegender.model : await g.facegender.loadWebModel('web-model.json', { backend });
+            const bitmap = await g.createImageBitmap(await (await g.fetch('bench-photo.jpg')).blob());
+            for (let i = 0; i < 3; i++) await model.classifyImage(bitmap);
+            const ms: number[] = [];
+            let faces = 0;
+            for (let i = 0; i < runs; i++) {
+              const r = await model.classifyImage(bitmap);
+              ms.push(r.ms);
+              faces = r.faces.length;
+            }
+            return { ms, faces };
+          },
+          { backend, runs },
+        );
+      const wasm = await timeIn('wasm');
+      let webgl: { ms: number[]; faces: number } | string;
+      try {
+        webgl = await timeIn('webgl');
+      } catch (err) {
+        webgl = (err as Error).message.split('\n')[0] ?? 'failed';
+      }
+      // webgl replaced the backend; a fresh page runs the webcam on the page's own choice (wasm).
+      const cam = await context.newPage();
+      await cam.goto(host.url);
+      await cam.waitForFunction(() => (globalThis as unknown as PageGlobals).document.body.dataset.state === 'ready', null, { timeout: 120_000 });
+      await page.close();
+      await cam.click('#camera');
+      await new Promise((r) => setTimeout(r, Number(values['webcam-seconds']) * 1000));
+      const fps = Number(await cam.getAttribute('body', 'data-fps'));
+      await cam.click('#camera');
+
+      const browserMs = median(wasm.ms);
+      const nodeMedian = median(nodeMs);
+      console.log(`Model: ${values.model} (${exported.manifest.base.id}); Chromium headless, 2 cores shared; ${runs} warm runs each`);
+      console.log('| measure | result | target |');
+      console.log('|---|---|---|');
+      console.log(`| 1280x720 photo (${wasm.faces} faces), page on tfjs wasm, p50 | ${browserMs.toFixed(0)} ms (${(browserMs / nodeMedian).toFixed(2)}x Node's ${nodeMedian.toFixed(0)} ms, ${nodeFaces} faces) | ≤ 150 ms |`);
+      console.log(`| same photo, page on tfjs webgl (software, no GPU), p50 | ${typeof webgl === 'string' ? webgl : `${median(webgl.ms).toFixed(0)} ms (${(median(webgl.ms) / browserMs).toFixed(2)}x wasm)`} | — |`);
+      console.log(`| webcam 640x480, frames/s with labels | ${fps.toFixed(1)} | ≥ 10 |`);
+      console.log(`| export size (${exported.files.length} files) | ${(exported.totalBytes / 1e6).toFixed(1)} MB | ≤ 25 MB |`);
+      console.log(`export took ${exportSeconds.toFixed(1)} s`);
+    } finally {
+      await context.close();
+      await host.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
