@@ -12,8 +12,12 @@ const TYPES: Record<string, string> = {
   '.jpg': 'image/jpeg',
 };
 
-/** A plain static file host for a folder, as any web host would serve an exported site. */
-export async function serveFolder(dir: string): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+/**
+ * A plain static file host for a folder, as any web host would serve an exported site; with
+ * `isolate`, it sends the headers that make a page cross-origin isolated (wasm threads need it).
+ */
+export async function serveFolder(dir: string, options: { isolate?: boolean } = {}): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+  const isolation = options.isolate ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
   const root = path.resolve(dir);
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -24,7 +28,7 @@ export async function serveFolder(dir: string): Promise<{ url: string; server: S
       return;
     }
     readFile(file).then(
-      (body) => res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body),
+      (body) => res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream', ...isolation }).end(body),
       () => res.writeHead(404).end('not found'),
     );
   });
