@@ -47,7 +47,10 @@ export interface TrainGraphOptions {
  */
 export type PoolGradMethod = 'indices' | 'mask' | 'unpool';
 
-/** How a convolution's input gradient is computed: ConvTranspose of dz, or a Conv of dz with the kernel flipped 180° and in/out swapped. */
+/**
+ * How a convolution's input gradient is computed: a Conv of dz with the kernel flipped 180° and
+ * in/out swapped (the default, ~5% faster in a whole step), or ConvTranspose of dz.
+ */
 export type InputGradMethod = 'conv-transpose' | 'conv-flipped';
 
 export const PIXELS = 'pixels';
@@ -385,7 +388,7 @@ export function buildTrainingGraph(layers: readonly TrainLayer[], options: Train
           // A stride-1 'same' convolution's input gradient is the transposed convolution of dz.
           if (needInputGrad) {
             const geometry = [attrInts('kernel_shape', [3, 3]), attrInts('pads', [1, 1, 1, 1]), attrInts('strides', [1, 1])];
-            if ((options.inputGrad ?? 'conv-transpose') === 'conv-transpose') grad = g.one('ConvTranspose', [dz, `${l.name}/kernel`], geometry);
+            if (options.inputGrad === 'conv-transpose') grad = g.one('ConvTranspose', [dz, `${l.name}/kernel`], geometry);
             else {
               const swapped = g.one('Transpose', [`${l.name}/kernel`], [attrInts('perm', [1, 0, 2, 3])]);
               const flipped = g.one('Slice', [swapped, g.ints([2, 2]), g.ints([-4, -4]), g.ints([2, 3]), g.ints([-1, -1])]);
