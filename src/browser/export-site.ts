@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeGraphWeightBytes } from '../graph/weight-bytes.js';
 import type { GraphWeight } from '../graph/nodes.js';
@@ -11,12 +11,12 @@ import { BundleError, UsageError } from '../errors.js';
 import { MODEL_CARD_FILE, readModelCard } from '../experiments/model-card.js';
 import { freeInputDimensions, readGraphModelFiles, resolvePackageFile, type GraphModelJson } from '../runtime/tfjs/graph-loader.js';
 import { readBundleBaseWeights, readBundleManifest, type BundleManifest } from '../train/bundle.js';
-import { writeFileAtomically, writeJsonAtomically } from '../util/atomic-write.js';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import type { ProgressFn } from '../util/progress.js';
 import { ZOO } from '../zoo/index.js';
 import { renderWebPage } from './page-html.js';
 import { serviceWorker } from './service-worker.js';
-import { webScript, WEB_SCRIPT_FILE } from './web-script.js';
+import { webScript, WEB_LIBRARY_FILE, WEB_SCRIPT_FILE } from './web-script.js';
 import { WEB_MODEL_FILE, type WebModelManifest } from './web-model.js';
 
 /**
@@ -84,8 +84,27 @@ function graphWithWeights(json: GraphModelJson, weights: ReadonlyMap<string, Gra
   return { json: { ...json, weightsManifest: [{ paths: [shard], weights: entries }] }, bin };
 }
 
-/** Writes the site for the bundle in `bundleDir` into `outDir` (created; our files in it replaced). */
-export async function exportWebSite(bundleDir: string, outDir: string, options: ExportWebOptions = {}): Promise<ExportedSite> {
+/** A file of the site: its path under the site's folder, its bytes and its media type. */
+export interface WebAsset {
+  path: string;
+  body: Uint8Array;
+  type: string;
+}
+
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.bin': 'application/octet-stream' };
+
+function asset(file: string, body: string | Uint8Array): WebAsset {
+  const ext = file.slice(file.lastIndexOf('.'));
+  return { path: file, body: typeof body === 'string' ? new TextEncoder().encode(body) : body, type: TYPES[ext] ?? 'application/octet-stream' };
+}
+
+export interface WebAssetsOptions extends ExportWebOptions {
+  /** `page`: the exported site's own page and script; `library`: the library script alone, for a page of your own (serve's). */
+  script?: 'page' | 'library';
+}
+
+/** The files of the site for the bundle in `bundleDir`, in memory; refuses a base that cannot run in a browser. */
+export async function webAssets(bundleDir: string, options: WebAssetsOptions = {}): Promise<{ assets: WebAsset[]; manifest: WebModelManifest }> {
   const manifest = await readBundleManifest(bundleDir);
   const why = whyNotExportable(manifest);
   if (why) throw new UsageError(`cannot export this model to the browser: ${why}. Bases that export: ${exportableBasesText()}`, bundleDir);
@@ -93,22 +112,12 @@ export async function exportWebSite(bundleDir: string, outDir: string, options: 
   const spec = entry?.spec;
   if (!spec) throw new UsageError(`base ${manifest.base.id} has no graph spec`, bundleDir);
 
-  const written: Array<{ file: string; bytes: number }> = [];
-  const steps = 8;
+  const assets: WebAsset[] = [];
+  const steps = 7;
   let done = 0;
   const step = () => options.onProgress?.({ stage: 'export', done: ++done, total: steps });
   options.onProgress?.({ stage: 'export', done: 0, total: steps });
-  const put = async (file: string, data: string | Uint8Array) => {
-    await writeFileAtomically(path.join(outDir, file), data);
-    written.push({ file, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength });
-  };
-  const copy = async (from: string, file: string) => {
-    const to = path.join(outDir, file);
-    await mkdir(path.dirname(to), { recursive: true });
-    await copyFile(from, `${to}.tmp`);
-    await rename(`${to}.tmp`, to);
-    written.push({ file, bytes: (await stat(to)).size });
-  };
+  const put = (file: string, data: string | Uint8Array) => void assets.push(asset(file, data));
 
   // The detector: the back model runs at 256 and, on large photos, 384 px, so its input size is freed.
   for (const variant of ['front', 'back'] as const) {
@@ -116,8 +125,8 @@ export async function exportWebSite(bundleDir: string, outDir: string, options: 
     const { json, shards } = await readGraphModelFiles(file);
     freeInputDimensions(json, variant === 'back');
     const shard = `blazeface-${variant}.bin`;
-    await put(`detector/blazeface-${variant}.json`, JSON.stringify({ ...json, weightsManifest: [{ paths: [shard], weights: shards.specs }] }));
-    await put(`detector/${shard}`, new Uint8Array(shards.data));
+    put(`detector/blazeface-${variant}.json`, JSON.stringify({ ...json, weightsManifest: [{ paths: [shard], weights: shards.specs }] }));
+    put(`detector/${shard}`, new Uint8Array(shards.data));
   }
   step();
 
@@ -132,19 +141,19 @@ export async function exportWebSite(bundleDir: string, outDir: string, options: 
     }
     const tuned = decodeGraphWeightBytes(await readBundleBaseWeights(bundleDir, manifest), graph.weights, path.join(bundleDir, manifest.base.fineTuned.weightsFile));
     const { json, bin } = graphWithWeights(baseJson, new Map([...graph.weights, ...tuned]), 'base.bin');
-    await put('base/model.json', JSON.stringify(json));
-    await put('base/base.bin', bin);
+    put('base/model.json', JSON.stringify(json));
+    put('base/base.bin', bin);
   } else {
-    await put('base/model.json', JSON.stringify({ ...baseJson, weightsManifest: [{ paths: ['base.bin'], weights: baseShards.specs }] }));
-    await put('base/base.bin', new Uint8Array(baseShards.data));
+    put('base/model.json', JSON.stringify({ ...baseJson, weightsManifest: [{ paths: ['base.bin'], weights: baseShards.specs }] }));
+    put('base/base.bin', new Uint8Array(baseShards.data));
   }
   step();
 
   // The head, as the bundle stores it (tfjs-layers' own format).
-  for (const file of ['model.json', 'weights.bin']) await copy(path.join(bundleDir, file), `head/${file}`);
+  for (const file of ['model.json', 'weights.bin']) put(`head/${file}`, await readFile(path.join(bundleDir, file)));
   step();
 
-  for (const file of WASM_FILES) await copy(resolvePackageFile(`@tensorflow/tfjs-backend-wasm/dist/${file}`), `wasm/${file}`);
+  for (const file of WASM_FILES) put(`wasm/${file}`, await readFile(resolvePackageFile(`@tensorflow/tfjs-backend-wasm/dist/${file}`)));
   step();
 
   const card = await readModelCard(bundleDir).catch(async (err: unknown) => {
@@ -155,8 +164,7 @@ export async function exportWebSite(bundleDir: string, outDir: string, options: 
       throw err;
     }
   });
-  await writeJsonAtomically(path.join(outDir, MODEL_CARD_FILE), card);
-  written.push({ file: MODEL_CARD_FILE, bytes: (await stat(path.join(outDir, MODEL_CARD_FILE))).size });
+  put(MODEL_CARD_FILE, JSON.stringify(card, null, 2) + '\n');
   step();
 
   const id = path.basename(path.resolve(bundleDir));
@@ -187,14 +195,24 @@ export async function exportWebSite(bundleDir: string, outDir: string, options: 
     wasm: 'wasm/',
     modelCard: MODEL_CARD_FILE,
   };
-  await put(WEB_MODEL_FILE, JSON.stringify(web, null, 2) + '\n');
+  put(WEB_MODEL_FILE, JSON.stringify(web, null, 2) + '\n');
   step();
 
-  await put(WEB_SCRIPT_FILE, await webScript());
+  if (options.script === 'library') {
+    put(WEB_LIBRARY_FILE, await webScript('library'));
+  } else {
+    put(WEB_SCRIPT_FILE, await webScript('page'));
+    put('index.html', renderWebPage({ modelId: id, classNames: manifest.classNames }));
+    put('sw.js', serviceWorker(['./', ...assets.map((a) => a.path)], `${id}-${manifest.createdAt}`));
+  }
   step();
+  return { assets, manifest: web };
+}
 
-  await put('index.html', renderWebPage({ modelId: id, classNames: manifest.classNames }));
-  await put('sw.js', serviceWorker(['./', ...written.map((w) => w.file)], `${id}-${manifest.createdAt}`));
-  step();
-  return { dir: outDir, files: written, totalBytes: written.reduce((s, w) => s + w.bytes, 0), manifest: web };
+/** Writes the site for the bundle in `bundleDir` into `outDir` (created; our files in it replaced). */
+export async function exportWebSite(bundleDir: string, outDir: string, options: ExportWebOptions = {}): Promise<ExportedSite> {
+  const { assets, manifest } = await webAssets(bundleDir, options);
+  for (const a of assets) await writeFileAtomically(path.join(outDir, a.path), a.body);
+  const files = assets.map((a) => ({ file: a.path, bytes: a.body.byteLength }));
+  return { dir: outDir, files, totalBytes: files.reduce((s, f) => s + f.bytes, 0), manifest };
 }

@@ -7,7 +7,7 @@ export { WEB_SCRIPT_FILE };
 
 /**
  * The page's one script: src/browser/page/main.ts and everything it imports (tfjs included),
- * bundled by esbuild. `npm run build` writes it to dist/browser/ beside this module, and an
+ * bundled by esbuild (and the library alone, for serve's page). `npm run build` writes it to dist/browser/ beside this module, and an
  * export copies it; run from the sources (tests, tsx), it is bundled here on demand instead
  * (about a second).
  */
@@ -15,14 +15,19 @@ export { WEB_SCRIPT_FILE };
 /** esbuild's settings for the page's script: the same as package.json's build:web. */
 export const WEB_SCRIPT_BUILD = { bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, legalComments: 'none' } as const;
 
-export async function webScript(): Promise<Uint8Array> {
-  const built = fileURLToPath(new URL(`./${WEB_SCRIPT_FILE}`, import.meta.url));
+/** The library alone (index.ts: loadWebModel), for a page of your own such as serve's. */
+export const WEB_LIBRARY_FILE = 'facegender-lib.js';
+
+const ENTRIES = { page: { file: WEB_SCRIPT_FILE, entry: './page/main.ts' }, library: { file: WEB_LIBRARY_FILE, entry: './index.ts' } } as const;
+
+export async function webScript(kind: keyof typeof ENTRIES = 'page'): Promise<Uint8Array> {
+  const built = fileURLToPath(new URL(`./${ENTRIES[kind].file}`, import.meta.url));
   try {
     return await readFile(built);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const entry = fileURLToPath(new URL('./page/main.ts', import.meta.url));
+  const entry = fileURLToPath(new URL(ENTRIES[kind].entry, import.meta.url));
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');

@@ -1,4 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { webAssets } from '../browser/export-site.js';
+import { UsageError } from '../errors.js';
 import { loadClassifier } from '../predict/classifier.js';
 import { createPhotoClassifier } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
@@ -28,12 +30,19 @@ export function serveCommand(): Command {
       const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
       const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch, detector: detectorOptionsFrom(o) });
       const info = modelInfo(classifier, o.model);
+      // The page's "classify in this browser" switch needs the model's browser copy; a base that cannot run there leaves it off.
+      const web = await webAssets(o.model, { script: 'library' }).catch((err: unknown) => {
+        if (!(err instanceof UsageError)) throw err;
+        console.error(`in-browser mode off: ${err.message}`);
+        return null;
+      });
       const app = await buildServer(pc, info, {
         bodyLimit: o.maxBodyMb,
         maxPixels: o.maxPixels,
         requestTimeoutMs: o.requestTimeoutMs,
         inferenceTimeoutMs: o.inferenceTimeoutMs,
         quiet: o.quiet,
+        ...(web ? { webFiles: web.assets } : {}),
       });
       const address = await app.listen({ port: o.port, host: o.host });
       console.error(`serving ${info.id} (${info.base} base, threshold ${info.threshold}) at ${address}`);

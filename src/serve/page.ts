@@ -82,6 +82,16 @@ async function classify(blob) {
   if (bitmap) draw(bitmap, [], 1, 1);
   const crop = $('crop').checked;
   let response, body;
+  if ($('local') && $('local').checked) {
+    try {
+      body = await classifyHere(blob, crop);
+    } catch (err) {
+      setStatus('Could not classify in this browser: ' + err.message, true);
+      return;
+    }
+    showFaces(bitmap, body, ' Classified in this browser; nothing was uploaded.');
+    return;
+  }
   try {
     response = await fetch('api/predict' + (crop ? '?detect=false' : ''), {
       method: 'POST',
@@ -97,12 +107,26 @@ async function classify(blob) {
     setStatus('Error ' + response.status + ': ' + (body && body.error ? body.error : response.statusText), true);
     return;
   }
+  showFaces(bitmap, body, '');
+}
+
+// The model's browser copy (served under web/), loaded on first use: the photo never leaves the page.
+let localModel = null;
+async function classifyHere(blob, crop) {
+  const lib = await import('./web/facegender-lib.js');
+  localModel = localModel || await lib.loadWebModel('web/web-model.json');
+  const bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image', colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const r = await localModel.classifyImage(bitmap, { detect: !crop });
+  return { faces: r.faces, width: r.width, height: r.height, classNames: localModel.classNames, threshold: localModel.threshold };
+}
+
+function showFaces(bitmap, body, where) {
   if (bitmap) draw(bitmap, body.faces, bitmap.width / body.width, bitmap.height / body.height);
   if (body.faces.length === 0) {
-    setStatus('No face found in this photo. If it is already a tight face crop, tick "already a face crop".');
+    setStatus('No face found in this photo. If it is already a tight face crop, tick "already a face crop".' + where);
     return;
   }
-  setStatus(body.faces.length === 1 ? 'One face.' : body.faces.length + ' faces, numbered left to right.');
+  setStatus((body.faces.length === 1 ? 'One face.' : body.faces.length + ' faces, numbered left to right.') + where);
   body.faces.forEach((f) => {
     const li = document.createElement('li');
     li.className = 'prediction';
@@ -162,7 +186,9 @@ const hash = (text: string) => `'sha256-${createHash('sha256').update(text).dige
 /** CSP for the page: its own inline style and script, images from blobs, requests to itself only. */
 export const PAGE_CSP = [
   "default-src 'none'",
-  `script-src ${hash(SCRIPT)}`,
+  // 'self' and wasm: the in-browser mode imports web/facegender-lib.js, which runs tfjs' wasm (and its thread workers, from blobs).
+  `script-src ${hash(SCRIPT)} 'self' 'wasm-unsafe-eval' blob:`,
+  'worker-src blob:',
   `style-src ${hash(STYLE)}`,
   'img-src blob: data:',
   'media-src blob: mediastream:',
@@ -176,6 +202,8 @@ export interface PageFacts {
   modelId: string;
   classNames: readonly string[];
   bodyLimitMb: number;
+  /** The model's browser copy is served under /web/: offer to classify in the browser. */
+  inBrowser?: boolean;
 }
 
 export function renderPage(facts: PageFacts): string {
@@ -197,6 +225,7 @@ export function renderPage(facts: PageFacts): string {
     <button id="camera" type="button">Use the webcam</button>
   </div>
   <p class="muted"><label><input id="crop" type="checkbox"> already a face crop framed like CelebA's (skip detection)</label></p>
+${facts.inBrowser ? '<p class="muted"><label><input id="local" type="checkbox"> classify in this browser, nothing is uploaded</label></p>' : ''}
   <p class="muted">JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF, up to ${facts.bodyLimitMb} MB. The photo is classified on this server and not kept.</p>
 </div>
 <video id="video" playsinline muted></video>

@@ -41,6 +41,11 @@ export interface ServerOptions {
   quiet?: boolean;
   /** Where log lines go (default stderr, one line per call). */
   log?: (line: string) => void;
+  /**
+   * Files served under /web/ (the model's browser assets: the library script, the detector, base
+   * and head weights): with them the page offers to classify in the browser, uploading nothing.
+   */
+  webFiles?: ReadonlyArray<{ path: string; body: Uint8Array; type: string }>;
 }
 
 /** A reply status with a message the client may see. */
@@ -178,7 +183,8 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
   // Every other body is read as bytes and judged by its content, whatever its Content-Type says.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
 
-  const page = renderPage({ modelId: info.id, classNames: info.classNames, bodyLimitMb: Math.round((bodyLimit / 1024 / 1024) * 10) / 10 });
+  const webFiles = new Map((options.webFiles ?? []).map((f) => [f.path, f]));
+  const page = renderPage({ modelId: info.id, classNames: info.classNames, bodyLimitMb: Math.round((bodyLimit / 1024 / 1024) * 10) / 10, inBrowser: webFiles.size > 0 });
   const started = Date.now();
   let inFlight = 0;
   let served = 0;
@@ -221,6 +227,13 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
   app.get('/', async (_req, reply) => {
     void reply.header('Content-Security-Policy', PAGE_CSP).type('text/html; charset=utf-8');
     return page;
+  });
+
+  app.get('/web/*', async (req, reply) => {
+    const file = webFiles.get((req.params as { '*': string })['*']);
+    if (!file) throw new HttpError(404, `no such file: ${req.url}`);
+    void reply.type(file.type).header('Cache-Control', 'no-cache');
+    return Buffer.from(file.body.buffer, file.body.byteOffset, file.body.byteLength);
   });
 
   app.get('/api/health', async () => ({
