@@ -5,7 +5,8 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { getPreprocessing } from '../bases/preprocess.js';
 import { cropPixels } from '../data/crop-pixels.js';
 import type { DecodedImage, Rgb8Image } from '../data/image.js';
-import { findFaces } from '../detect/find-faces.js';
+import { findFaces, type FoundFace } from '../detect/find-faces.js';
+import { iou } from '../detect/nms.js';
 import type { PixelBox } from '../detect/box.js';
 import { certainty, predictedLabel } from '../evaluate/certainty.js';
 import { capitalise, predictionText, type PhotoFace } from '../predict/prediction-text.js';
@@ -40,6 +41,25 @@ export interface ClassifyImageOptions {
   detect?: boolean;
 }
 
+export interface ClassifyVideoOptions {
+  /**
+   * How long a face's probability is reused, in milliseconds (default 500): faces are found on
+   * every frame, and a face that overlaps one classified less than this long ago keeps that
+   * answer instead of running the base again.
+   */
+  refreshMs?: number;
+}
+
+/** A face of the previous video frame and the answer it was last classified with. */
+interface Track {
+  box: PixelBox;
+  probability: number;
+  classifiedAt: number;
+}
+
+/** Boxes of one face in consecutive frames overlap by far more than this; neighbours' boxes do not. */
+const SAME_FACE_IOU = 0.4;
+
 export interface WebModel {
   readonly manifest: WebModelManifest;
   readonly classNames: readonly string[];
@@ -47,6 +67,12 @@ export interface WebModel {
   /** tfjs' backend, e.g. `wasm`. */
   readonly backend: string;
   classifyImage(source: ImageInput, options?: ClassifyImageOptions): Promise<WebResult>;
+  /**
+   * One frame of a video (a webcam): every face is found and boxed on every frame, but the base,
+   * which costs most of a frame, runs only for a face that is new or whose answer is older than
+   * `refreshMs`. The model keeps the faces of the last frame, so use one model per video.
+   */
+  classifyVideoFrame(source: ImageInput, options?: ClassifyVideoOptions): Promise<WebResult & { classified: number }>;
   dispose(): void;
 }
 
@@ -121,6 +147,26 @@ function createWebModel(manifest: WebModelManifest, detector: WebBlazeFaceDetect
     return { box, detectionScore, label, certainty: c, probability, text: predictionText(label, c), rotation };
   };
 
+  const detectFaces = async (image: Rgb8Image): Promise<FoundFace[]> => {
+    const input = { width: image.width, height: image.height, pixels: async () => image, letterbox: photoLetterboxes(image) };
+    const [found = []] = await findFaces(detector, [input], { frame: manifest.alignedSize });
+    return found;
+  };
+
+  const photoFaces = (found: readonly FoundFace[], probs: ArrayLike<number>, scale: number): WebFace[] => {
+    const round = (v: number) => Math.round(v * 10) / 10;
+    return found.map((f, i) =>
+      face(
+        probs[i] as number,
+        { x: round(f.box.x * scale), y: round(f.box.y * scale), width: round(f.box.width * scale), height: round(f.box.height * scale) },
+        Math.round(f.box.score * 1e4) / 1e4,
+        Math.round(f.aligned.degrees * 10) / 10,
+      ),
+    );
+  };
+
+  let tracks: Track[] = [];
+
   return {
     manifest,
     classNames,
@@ -133,21 +179,39 @@ function createWebModel(manifest: WebModelManifest, detector: WebBlazeFaceDetect
         const [p = NaN] = await probabilities([baseInput(image)]);
         return { width: size.width, height: size.height, detect: false, faces: [face(p, { x: 0, y: 0, ...size }, null, 0)], ms: performance.now() - started };
       }
-      const input = { width: image.width, height: image.height, pixels: async () => image, letterbox: photoLetterboxes(image) };
-      const [found = []] = await findFaces(detector, [input], { frame: manifest.alignedSize });
+      const found = await detectFaces(image);
       const probs = await probabilities(found.map((f) => baseInput(toBytes(f.aligned.image))));
-      const round = (v: number) => Math.round(v * 10) / 10;
-      const faces = found.map((f, i) =>
-        face(
-          probs[i] as number,
-          { x: round(f.box.x * scale), y: round(f.box.y * scale), width: round(f.box.width * scale), height: round(f.box.height * scale) },
-          Math.round(f.box.score * 1e4) / 1e4,
-          Math.round(f.aligned.degrees * 10) / 10,
-        ),
-      );
-      return { width: size.width, height: size.height, detect: true, faces, ms: performance.now() - started };
+      return { width: size.width, height: size.height, detect: true, faces: photoFaces(found, probs, scale), ms: performance.now() - started };
+    },
+    async classifyVideoFrame(source, options = {}) {
+      const refreshMs = options.refreshMs ?? 500;
+      const started = performance.now();
+      const { image, scale, size } = readPixels(source);
+      const found = await detectFaces(image);
+      // Each previous face is claimed by at most one face of this frame, the one it overlaps most.
+      const unclaimed = new Set(tracks);
+      const reused = found.map((f) => {
+        let best: Track | undefined;
+        let bestIou = SAME_FACE_IOU;
+        for (const t of unclaimed) {
+          const overlap = iou(t.box, f.box);
+          if (overlap >= bestIou && started - t.classifiedAt < refreshMs) [best, bestIou] = [t, overlap];
+        }
+        if (best) unclaimed.delete(best);
+        return best;
+      });
+      const fresh = found.flatMap((f, i) => (reused[i] ? [] : [baseInput(toBytes(f.aligned.image))]));
+      const freshProbs = await probabilities(fresh);
+      let next = 0;
+      tracks = found.map((f, i) => {
+        const kept = reused[i];
+        return kept ? { box: f.box, probability: kept.probability, classifiedAt: kept.classifiedAt } : { box: f.box, probability: freshProbs[next++] as number, classifiedAt: started };
+      });
+      const faces = photoFaces(found, tracks.map((t) => t.probability), scale);
+      return { width: size.width, height: size.height, detect: true, faces, ms: performance.now() - started, classified: fresh.length };
     },
     dispose() {
+      tracks = [];
       void detector.dispose();
       baseModel.dispose();
       head.dispose();

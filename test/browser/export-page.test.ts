@@ -6,6 +6,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportWebSite, exportableBasesText } from '../../src/browser/export-site.js';
 import type { WebModelManifest } from '../../src/browser/web-model.js';
+import { webScript, WEB_LIBRARY_FILE } from '../../src/browser/web-script.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { facegender } from '../helpers/cli.js';
 import { blankImage, celebaFiles, decompressionBomb } from '../helpers/face-images.js';
@@ -164,6 +165,31 @@ describe('facegender export --web', () => {
     expect(await page.textContent('#fps')).toMatch(/^Webcam: \d+\.\d frames\/s at 640x480$/);
     expect(await page.textContent('#status')).toMatch(/^Webcam: Prediction: (Male|Female), Certainty: \d+\.\d\d%/);
     await page.click('#camera');
+  });
+
+  it('classifies a video frame face by face once, then reuses each answer until it is older than refreshMs', async () => {
+    const photo = path.basename(photos[0] as string);
+    await cp(photos[0] as string, path.join(site, photo));
+    // The package's browser entry, as a developer's own page would bundle it.
+    await writeFile(path.join(site, WEB_LIBRARY_FILE), await webScript('library'));
+    // A page of the site's origin without the site's own script, whose tfjs would share the
+    // library's engine; and a string, not a function: the runner would rewrite a function's import().
+    const bare = await context.newPage();
+    await bare.goto(`${host.url}/web-model.json`);
+    const frames = (await bare.evaluate(`(async () => {
+      const lib = await import(location.origin + '/' + ${JSON.stringify(WEB_LIBRARY_FILE)});
+      const model = await lib.loadWebModel(location.origin + '/');
+      const image = await createImageBitmap(await (await fetch(location.origin + '/' + ${JSON.stringify(photo)})).blob());
+      const still = await model.classifyImage(image);
+      const first = await model.classifyVideoFrame(image, { refreshMs: 60000 });
+      const second = await model.classifyVideoFrame(image, { refreshMs: 60000 });
+      const refreshed = await model.classifyVideoFrame(image, { refreshMs: 0 });
+      return { still: still.faces.map((f) => f.probability), runs: [first, second, refreshed].map((r) => ({ classified: r.classified, probs: r.faces.map((f) => f.probability) })) };
+    })()`)) as { still: number[]; runs: Array<{ classified: number; probs: number[] }> };
+    await bare.close();
+    expect(frames.still).toHaveLength(1);
+    expect(frames.runs.map((r) => r.classified)).toEqual([1, 0, 1]);
+    for (const run of frames.runs) expect(run.probs).toEqual(frames.still);
   });
 
   it('asks nothing of any origin but its own', async () => {

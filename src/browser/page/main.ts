@@ -143,7 +143,7 @@ async function cameraLoop(): Promise<void> {
       await new Promise((r) => setTimeout(r, 30));
       continue;
     }
-    const result = await model.classifyImage(video);
+    const result = await model.classifyVideoFrame(video);
     // The work above never waits on the event loop (tfjs' wasm answers at once); yield so the page stays responsive.
     await new Promise((r) => setTimeout(r, 0));
     if (!stream) break;
