@@ -5,7 +5,7 @@
  *   npm run bench:custom-cnn -- [options]
  *
  * Options: --sizes 64,112,224  --batch 64  --steps 3  --tfjs-steps 1  --threads 2
- *          --engines tfjs,onnxruntime  --weight-grad auto|im2col-gemm|shifted|batched-matmul
+ *          --engines tfjs,onnxruntime  --weight-grad auto|im2col-gemm|shifted
  *          --pool-grad indices|mask|unpool
  *          --input-grad conv-flipped|conv-transpose  --rounds 2  --tfjs-micro-batch 16  --no-torch
  *          --backend wasm|cpu  --profile

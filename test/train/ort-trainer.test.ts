@@ -102,7 +102,7 @@ describe('ONNX Runtime training graph: gradients against tfjs on small shapes', 
     { weightGrad: 'auto', inputGrad: 'conv-transpose', poolGrad: 'indices' },
     { weightGrad: 'im2col-gemm', inputGrad: 'conv-transpose', poolGrad: 'mask' },
     { weightGrad: 'shifted', inputGrad: 'conv-flipped', poolGrad: 'indices' },
-    { weightGrad: 'batched-matmul', inputGrad: 'conv-flipped', poolGrad: 'unpool' },
+    { weightGrad: 'im2col-gemm', inputGrad: 'conv-flipped', poolGrad: 'unpool' },
   ] as const)("max pool and a conv's input gradient (conv → pool → conv → pool → global average → dense), $weightGrad, $inputGrad, $poolGrad", async (graph) => {
     // The first conv's gradients reach it only through the second conv's input gradient and both
     // pools. 10x14 leaves an odd 5x7 map whose last row and column the second pool drops; flat

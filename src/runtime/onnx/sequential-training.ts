@@ -22,11 +22,10 @@ export type TrainLayer =
  * How a convolution's weight gradient is computed; all are exact, their speed differs by shape.
  * `im2col-gemm`: the nine shifted views stacked, one matrix product over batch and space (suits
  * small maps with many channels). `shifted`: one batched product per shift, per image, summed
- * over the batch (suits large maps with few channels: no 9x stacked copy). `batched-matmul`: the
- * stack, per image. `auto`: `shifted` where the map has at least as many cells as the layer has
- * filters, else `im2col-gemm`.
+ * over the batch (suits large maps with few channels: no 9x stacked copy). `auto`: `shifted`
+ * where the map has at least as many cells as the layer has filters, else `im2col-gemm`.
  */
-export type WeightGradMethod = 'auto' | 'im2col-gemm' | 'batched-matmul' | 'shifted';
+export type WeightGradMethod = 'auto' | 'im2col-gemm' | 'shifted';
 
 export interface TrainGraphOptions {
   height: number;
@@ -40,10 +39,11 @@ export interface TrainGraphOptions {
 
 /**
  * How a 2x2 max pool passes its gradient back to the first (row-major) maximum of each window, as
- * tfjs does: `indices` (the default) finds that position from the four strided quarter-maps and
- * the pooled map, and scatters with MaxUnpool; `mask` compares the four strided quarter-maps with the pooled map and interleaves
- * them back with DepthToSpace (the forward pass keeps ONNX Runtime's fast MaxPool); `unpool` takes
- * MaxPool's argmax indices and MaxUnpool (its indices output runs a slow generic kernel).
+ * tfjs does. `indices` (the default) and `mask` keep ONNX Runtime's fast MaxPool in the forward
+ * pass and find that position by comparing the four strided quarter-maps with the pooled map;
+ * `indices` then scatters with MaxUnpool, `mask` interleaves the quarter-maps back with
+ * DepthToSpace (slow on large maps). `unpool` takes MaxPool's own indices output, which runs a
+ * slow generic kernel.
  */
 export type PoolGradMethod = 'indices' | 'mask' | 'unpool';
 
@@ -148,15 +148,16 @@ interface Saved {
   layer: TrainLayer;
   input: string;
   output: string;
-  /** MaxPool's argmax indices; the spatial size of a pooled or averaged map. */
+  /** MaxPool's own argmax indices (pool gradient `unpool`). */
   indices?: string;
+  /** The map a conv, pool or global average works on. */
   size?: { height: number; width: number; channels: number };
 }
 
 /**
  * The weight gradient of a 3x3 'same' convolution: dW[o, c, i, j] = sum over n, y, x of
- * dz[n, o, y, x] * xpad[n, c, y + i, x + j]. The nine shifted views of the padded input are cut
- * and stacked (im2col), then contracted with dz in one matrix product.
+ * dz[n, o, y, x] * xpad[n, c, y + i, x + j], from the nine shifted views of the padded input
+ * (see WeightGradMethod for the two ways).
  */
 function convWeightGrad(g: Graph, input: string, dz: string, l: Extract<TrainLayer, { kind: 'conv3x3-relu' }>, size: { height: number; width: number }, chosen: WeightGradMethod): string {
   const { height: h, width: w } = size;
@@ -179,34 +180,19 @@ function convWeightGrad(g: Graph, input: string, dz: string, l: Extract<TrainLay
     const grad = g.one('Gemm', [dzT, cols], [attrInt('transB', 1)]);
     return g.one('Reshape', [grad, g.ints([o, c, 3, 3])]);
   }
-  if (method === 'shifted') {
-    // Per shift and image: dz [N, O, H*W] times the shifted input [N, C, H*W] transposed, summed over the batch.
-    const dzFlat = g.one('Reshape', [dz, g.ints([0, o, -1])]);
-    const perShift: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      for (let j = 0; j < 3; j++) {
-        const view = g.one('Reshape', [g.one('Slice', [padded, g.ints([i, j]), g.ints([i + h, j + w]), g.ints([2, 3])]), g.ints([0, c, -1])]);
-        const product = g.one('MatMul', [dzFlat, g.one('Transpose', [view], [attrInts('perm', [0, 2, 1])])]);
-        perShift.push(g.one('ReduceSum', [product, g.ints([0])], [attrInt('keepdims', 0)]));
-      }
-    }
-    // [9, O, C] → [O, C, 9] = [O, C, 3, 3].
-    const stacked = g.one('Concat', perShift.map((t) => g.one('Unsqueeze', [t, g.ints([0])])), [attrInt('axis', 0)]);
-    return g.one('Reshape', [g.one('Transpose', [stacked], [attrInts('perm', [1, 2, 0])]), g.ints([o, c, 3, 3])]);
-  }
-  // Per image: dz [N, O, H*W] times views [N, H*W, C*9], summed over the batch.
-  const views: string[] = [];
+  // Per shift and image: dz [N, O, H*W] times the shifted input [N, C, H*W] transposed, summed over the batch.
+  const dzFlat = g.one('Reshape', [dz, g.ints([0, o, -1])]);
+  const perShift: string[] = [];
   for (let i = 0; i < 3; i++) {
     for (let j = 0; j < 3; j++) {
-      const view = g.one('Slice', [padded, g.ints([i, j]), g.ints([i + h, j + w]), g.ints([2, 3])]);
-      views.push(g.one('Unsqueeze', [view, g.ints([2])]));
+      const view = g.one('Reshape', [g.one('Slice', [padded, g.ints([i, j]), g.ints([i + h, j + w]), g.ints([2, 3])]), g.ints([0, c, -1])]);
+      const product = g.one('MatMul', [dzFlat, g.one('Transpose', [view], [attrInts('perm', [0, 2, 1])])]);
+      perShift.push(g.one('ReduceSum', [product, g.ints([0])], [attrInt('keepdims', 0)]));
     }
   }
-  const cols = g.one('Reshape', [g.one('Concat', views, [attrInt('axis', 2)]), g.ints([0, c * 9, -1])]);
-  const colsT = g.one('Transpose', [cols], [attrInts('perm', [0, 2, 1])]);
-  const dzFlat = g.one('Reshape', [dz, g.ints([0, o, -1])]);
-  const perImage = g.one('MatMul', [dzFlat, colsT]);
-  return g.one('Reshape', [g.one('ReduceSum', [perImage, g.ints([0])], [attrInt('keepdims', 0)]), g.ints([o, c, 3, 3])]);
+  // [9, O, C] → [O, C, 9] = [O, C, 3, 3].
+  const stacked = g.one('Concat', perShift.map((t) => g.one('Unsqueeze', [t, g.ints([0])])), [attrInt('axis', 0)]);
+  return g.one('Reshape', [g.one('Transpose', [stacked], [attrInts('perm', [1, 2, 0])]), g.ints([o, c, 3, 3])]);
 }
 
 /**
