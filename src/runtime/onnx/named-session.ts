@@ -1,4 +1,4 @@
-import ort from 'onnxruntime-node';
+import ort from './ort.js';
 import { UsageError, WeightsError } from '../../errors.js';
 import { DEFAULT_THREADS } from './session.js';
 
