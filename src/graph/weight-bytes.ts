@@ -62,8 +62,9 @@ export function decodeGraphWeightBytes(bytes: Uint8Array, original: ReadonlyMap<
   if (!Array.isArray(tensors)) bad('the header lists no tensors');
   const expected = 8 + headerLength + 4 * tensors.reduce((s, t) => s + count(t.shape), 0);
   if (expected !== bytes.byteLength) bad(`the header describes ${expected} bytes, found ${bytes.byteLength}`);
-  // A copy, so the floats are aligned whatever the offset of `bytes` in its buffer.
-  const floats = new Float32Array(bytes.slice(8 + headerLength).buffer);
+  // A copy, so the floats are aligned whatever the offset of `bytes` in its buffer. Not
+  // `bytes.slice`: on a Node Buffer that is a view, whose `.buffer` starts at the file's header.
+  const floats = new Float32Array(new Uint8Array(bytes.subarray(8 + headerLength)).buffer);
   const out = new Map<string, GraphWeight>();
   let at = 0;
   for (const t of tensors) {

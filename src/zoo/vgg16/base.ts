@@ -133,8 +133,9 @@ export function decodeVgg16Weights(bytes: Uint8Array, variant: Vgg16Variant, fil
   if (bytes.byteLength !== expected) {
     throw new WeightsError(`${variant} weights in ${VGG16_WEIGHTS_FORMAT} take ${expected} bytes, found ${bytes.byteLength}`, file);
   }
-  // A copy, so the floats are aligned whatever the offset of `bytes` in its buffer.
-  const floats = new Float32Array(bytes.slice().buffer);
+  // A copy, so the floats are aligned whatever the offset of `bytes` in its buffer (not
+  // `bytes.slice()`, which on a Node Buffer is a view of a possibly larger buffer).
+  const floats = new Float32Array(new Uint8Array(bytes).buffer);
   let at = 0;
   return VGG16_CONV_LAYERS[variant].map((l) => {
     const kernelLength = l.outChannels * l.inChannels * KERNEL_SIZE * KERNEL_SIZE;
