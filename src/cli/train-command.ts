@@ -32,7 +32,7 @@ export function addTrainingOptions(cmd: Command): Command {
       `fine-tune only the last N blocks of the base (default all). A block is, ${fineTuneBlocksText()}`,
       parseInteger(1),
     )
-    .addOption(new Option('--train-engine <engine>', 'what trains the custom CNN end to end: onnxruntime (both cores, see --threads) or tfjs (one thread, 6-10x slower; the same training to float tolerance)').choices([...TRAIN_ENGINES]).default(DEFAULT_TRAIN_ENGINE))
+    .addOption(new Option('--train-engine <engine>', 'what trains the custom CNN end to end: onnxruntime (both cores, see --threads) or tfjs (one thread, 5-7x slower; the same training to float tolerance)').choices([...TRAIN_ENGINES]).default(DEFAULT_TRAIN_ENGINE))
     .option('--threshold-rule <rule>', 'study (middle of the longest run of best validation accuracy; the default on one folder), balanced (the same on the mean accuracy of each source and class; the default on several), max-f1, youden, fixed:X')
     .option('--resamples <n>', 'bootstrap resamples for confidence intervals', parseInteger(1), 1000)
     .option('--cache-dir <dir>', 'feature cache folder', DEFAULT_CACHE_DIR)

@@ -44,7 +44,7 @@ export interface EndToEndOptions extends TrainHeadOptions {
   /**
    * Which engine trains: `tfjs` (the default here: one thread, any model) or `onnxruntime` (the
    * layers ort-trainer.ts builds, which the custom CNN with the study's head is made of: both
-   * cores, 6-10x faster; trainModel chooses it for the custom CNN). Both compute the same training
+   * cores, 5-7x faster; trainModel chooses it for the custom CNN). Both compute the same training
    * to float tolerance (test/train/ort-trainer.test.ts).
    */
   engine?: TrainEngine;

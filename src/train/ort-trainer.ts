@@ -9,7 +9,7 @@ import { buildTrainingGraph, DROPOUT_MASK, gradName, LABELS, LOSS, PIXELS, PROBS
  * cores: the model's layers become an ONNX training graph (runtime/onnx/sequential-training.ts),
  * its weights are read out, trained here with Adam exactly as tfjs computes it, and written back
  * into the model, which is then saved and used as any tfjs model. tfjs' wasm backend runs one
- * thread in Node; this runs the same step 6 to 10x faster on two cores (the README's table).
+ * thread in Node; this runs the same step 5 to 7x faster on two cores (the README's table).
  */
 
 /** Where a trainable layer's weights live: its tfjs layer, and the ONNX names of kernel and bias. */

@@ -47,7 +47,7 @@ export interface TrainModelOptions {
   threads?: number;
 }
 
-/** The custom CNN trains on ONNX Runtime unless told otherwise: 6-10x tfjs' speed, the same training to float tolerance. */
+/** The custom CNN trains on ONNX Runtime unless told otherwise: 5-7x tfjs' speed, the same training to float tolerance. */
 export const DEFAULT_TRAIN_ENGINE: TrainEngine = 'onnxruntime';
 
 /**
