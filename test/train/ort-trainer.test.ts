@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -11,7 +12,11 @@ import { binaryCrossEntropy, predictProbs } from '../../src/train/fit.js';
 import { createHead } from '../../src/train/head.js';
 import { hwioToOihw, OrtTrainer, type OrtTrainerOptions } from '../../src/train/ort-trainer.js';
 import { withSeededMathRandom } from '../../src/train/seeded-math-random.js';
-import { CELEBA } from '../helpers/shared.js';
+import { CELEBA, CELEBA_IDENTITIES } from '../helpers/shared.js';
+import { facegender } from '../helpers/cli.js';
+import { scanDataset } from '../../src/data/dataset.js';
+import { makeSplit } from '../../src/data/split.js';
+import { writeSplit } from '../../src/data/split-file.js';
 
 /** Largest difference over the largest magnitude: a relative error that a tiny entry cannot blow up. */
 function relError(a: Float32Array, b: Float32Array): number {
@@ -251,5 +256,25 @@ describe('trainEndToEnd on either engine', () => {
     const again = await run('onnxruntime');
     expect(again.history.map((h) => [h.loss, h.val_loss])).toEqual(ort.history.map((h) => [h.loss, h.val_loss]));
     for (const m of [tfjs.model, ort.model, again.model]) m.dispose();
+  });
+});
+
+describe('facegender train --base custom', () => {
+  it('trains on ONNX Runtime by default, on tfjs with --train-engine tfjs, records which, and rejects another engine', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fg-ort-engine-'));
+    const split = makeSplit(await scanDataset(CELEBA, { identities: CELEBA_IDENTITIES }), { train: 32, val: 16, test: 16, balanced: true, seed: 2 });
+    const splitFile = path.join(dir, 'split.json');
+    await writeSplit(split, splitFile);
+    const common = ['train', '--split', splitFile, '--base', 'custom', '--input-size', '32', '--epochs', '1', '--batch-size', '16', '--resamples', '20'];
+    for (const engine of ['onnxruntime', 'tfjs']) {
+      const out = path.join(dir, engine);
+      const r = await facegender([...common, ...(engine === 'tfjs' ? ['--train-engine', 'tfjs'] : []), '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const manifest = JSON.parse(await readFile(path.join(out, 'facegender.json'), 'utf8')) as { training: { engine: string } };
+      expect(manifest.training.engine).toBe(engine);
+    }
+    const bad = await facegender([...common, '--train-engine', 'torch', '--out', path.join(dir, 'bad')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--train-engine.*torch.*onnxruntime, tfjs|Allowed choices are onnxruntime, tfjs/);
   });
 });
