@@ -121,7 +121,6 @@ export interface StepResult {
  * training step, and inference for validation).
  */
 export class OrtTrainer {
-  private step = 0;
   private accBeta1 = Math.fround(ADAM.beta1);
   private accBeta2 = Math.fround(ADAM.beta2);
   private readonly m: Float32Array[];
@@ -233,7 +232,6 @@ export class OrtTrainer {
     });
     this.accBeta1 = f(this.accBeta1 * b1);
     this.accBeta2 = f(this.accBeta2 * b2);
-    this.step++;
   }
 
   /** Probabilities of class 1 in inference mode (no dropout), `chunk` images per run. */
@@ -269,10 +267,6 @@ export class OrtTrainer {
       s.layer.setWeights([k, b]);
       tfc.dispose([k, b]);
     });
-  }
-
-  get steps(): number {
-    return this.step;
   }
 
   async dispose(): Promise<void> {
