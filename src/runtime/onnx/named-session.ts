@@ -1,6 +1,6 @@
 import ort from './ort.js';
 import { UsageError, WeightsError } from '../../errors.js';
-import { DEFAULT_THREADS } from './session.js';
+import { DEFAULT_THREADS, SLEEPING_THREADS } from './session.js';
 
 export interface FloatTensor {
   data: Float32Array;
@@ -27,10 +27,7 @@ export class NamedOnnxSession {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
-        // Worker threads sleep between runs instead of spinning: the caller's JavaScript (Adam,
-        // augmentation) runs between steps, and on a core shared with another job spinning
-        // threads made a training step 2-3x slower (measured, 64 px, load ~5 on 2 cores).
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
+        extra: SLEEPING_THREADS,
       });
       return new NamedOnnxSession(session, options.label);
     } catch (err) {

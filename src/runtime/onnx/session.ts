@@ -4,6 +4,15 @@ import { UsageError, WeightsError } from '../../errors.js';
 
 export const DEFAULT_THREADS = 2;
 
+/**
+ * ONNX Runtime's intra-op threads sleep between runs instead of spinning. Between runs the caller
+ * has work of its own (decoding, alignment, Adam), which spinning threads starve on 2 cores.
+ * Measured on the photo path (`bench/photo-speed.ts`, `bench:serve`, quiet machine): one photo
+ * p50 77 → 48 ms, tight crops 52 → 60 photos/s, the server 15.9 → 19.2 requests/s; in training,
+ * spinning threads made a step 2-3x slower when another job shared the cores.
+ */
+export const SLEEPING_THREADS = { session: { intra_op: { allow_spinning: '0' } } } as const;
+
 export type PixelLayout = 'nhwc' | 'nchw';
 
 export interface OnnxSessionOptions {
@@ -63,6 +72,7 @@ export class OnnxSession {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      extra: SLEEPING_THREADS,
     };
     try {
       const session =
