@@ -1,6 +1,6 @@
 import ort from './ort.js';
-import { UsageError, WeightsError } from '../../errors.js';
-import { DEFAULT_THREADS, SLEEPING_THREADS } from './session.js';
+import { WeightsError } from '../../errors.js';
+import { cpuSessionOptions } from './session.js';
 
 export interface FloatTensor {
   data: Float32Array;
@@ -18,17 +18,9 @@ export class NamedOnnxSession {
   ) {}
 
   static async create(model: Uint8Array, options: { threads?: number; label: string }): Promise<NamedOnnxSession> {
-    const threads = options.threads ?? DEFAULT_THREADS;
-    if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
+    const sessionOptions = cpuSessionOptions(options.threads);
     try {
-      const session = await ort.InferenceSession.create(model, {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        extra: SLEEPING_THREADS,
-      });
+      const session = await ort.InferenceSession.create(model, sessionOptions);
       return new NamedOnnxSession(session, options.label);
     } catch (err) {
       throw new WeightsError(`ONNX Runtime could not load the model: ${(err as Error).message}`, options.label);

@@ -11,7 +11,20 @@ export const DEFAULT_THREADS = 2;
  * p50 77 → 48 ms, tight crops 52 → 60 photos/s, the server 15.9 → 19.2 requests/s; in training,
  * spinning threads made a step 2-3x slower when another job shared the cores.
  */
-export const SLEEPING_THREADS = { session: { intra_op: { allow_spinning: '0' } } } as const;
+const SLEEPING_THREADS = { session: { intra_op: { allow_spinning: '0' } } } as const;
+
+/** The options every facegender session runs with: the CPU, `threads` intra-op threads (default 2), sleeping between runs. */
+export function cpuSessionOptions(threads: number = DEFAULT_THREADS): ort.InferenceSession.SessionOptions {
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: SLEEPING_THREADS,
+  };
+}
 
 export type PixelLayout = 'nhwc' | 'nchw';
 
@@ -64,16 +77,8 @@ export class OnnxSession {
 
   static async create(model: Uint8Array | string, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
     const threads = options.threads ?? DEFAULT_THREADS;
-    if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
+    const sessionOptions = cpuSessionOptions(threads);
     const source = typeof model === 'string' ? model : (options.label ?? 'in-memory ONNX model');
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      extra: SLEEPING_THREADS,
-    };
     try {
       const session =
         typeof model === 'string'

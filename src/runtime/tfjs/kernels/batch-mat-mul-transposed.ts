@@ -16,7 +16,11 @@ function batchMatMulFast(args: KernelArgs): TensorInfo | undefined {
   const { a, b } = args.inputs;
   if (a === undefined || b === undefined || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
   return tf.tidy(() => {
-    const swapLast = (t: tf.Tensor): tf.Tensor => tf.transpose(t, [...t.shape.keys()].map((i, _, all) => (i < all.length - 2 ? i : i === all.length - 2 ? all.length - 1 : all.length - 2)));
+    const swapLast = (t: tf.Tensor): tf.Tensor => {
+      const axes = [...t.shape.keys()];
+      const [rows, cols] = axes.splice(-2);
+      return tf.transpose(t, [...axes, cols as number, rows as number]);
+    };
     const left = attrs.transposeA ? swapLast(kernelInputAsTensor(a, backend)) : kernelInputAsTensor(a, backend);
     const right = attrs.transposeB ? swapLast(kernelInputAsTensor(b, backend)) : kernelInputAsTensor(b, backend);
     return tf.matMul(left, right);
