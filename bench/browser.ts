@@ -34,6 +34,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 interface PageModel {
   classifyImage(source: unknown): Promise<{ faces: unknown[]; ms: number }>;
+  classifyVideoFrame(source: unknown, options?: { refreshMs?: number }): Promise<{ faces: unknown[]; ms: number; classified: number }>;
 }
 interface PageGlobals {
   facegender: { model: PageModel };
@@ -89,7 +90,15 @@ async function main(): Promise<void> {
             ms.push(r.ms);
             faces = r.faces.length;
           }
-          return { ms, faces };
+          // The same photo as a tracked video frame: every face keeps its answer, so this is
+          // detection and alignment alone, and the rest of classifyImage's time is the base and head.
+          const detectMs: number[] = [];
+          await g.facegender.model.classifyVideoFrame(bitmap, { refreshMs: 1e9 });
+          for (let i = 0; i < n; i++) {
+            const r = await g.facegender.model.classifyVideoFrame(bitmap, { refreshMs: 1e9 });
+            if (r.classified === 0) detectMs.push(r.ms);
+          }
+          return { ms, faces, detectMs };
         }, runs);
         await page.close();
         return result;
@@ -110,6 +119,7 @@ async function main(): Promise<void> {
       console.log('| measure | result | target |');
       console.log('|---|---|---|');
       console.log(`| 1280x720 photo (${wasm.faces} faces), page on tfjs wasm, p50 | ${browserMs.toFixed(0)} ms (${(browserMs / nodeMedian).toFixed(2)}x Node's ${nodeMedian.toFixed(0)} ms, ${nodeFaces} faces) | ≤ 150 ms |`);
+      console.log(`| of which detection and alignment (the photo as a tracked video frame), p50 | ${median(wasm.detectMs).toFixed(0)} ms; base and head ${(browserMs - median(wasm.detectMs)).toFixed(0)} ms | — |`);
       console.log(`| same photo, cross-origin isolated host (wasm threads), p50 | ${median(threaded.ms).toFixed(0)} ms (${(median(threaded.ms) / browserMs).toFixed(2)}x one thread) | — |`);
       console.log(`| webcam 640x480, frames/s with labels | ${fps.toFixed(1)} | ≥ 10 |`);
       console.log(`| export size (${exported.files.length} files) | ${(exported.totalBytes / 1e6).toFixed(1)} MB | ≤ 25 MB |`);

@@ -1,15 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeGraphWeightBytes } from '../graph/weight-bytes.js';
-import type { GraphWeight } from '../graph/nodes.js';
+import { fuseConvChains } from '../graph/fuse-conv-chains.js';
+import { pruneGraph } from '../graph/prune-graph.js';
 import { readGraphModel } from '../graph/read-graph.js';
+import { encodeGraphModel } from '../graph/write-graph.js';
 import { BLAZE_SPECS } from '../detect/blazeface-decode.js';
 import { BLAZEFACE_DETECTOR_DESCRIPTION } from '../detect/blazeface-detector.js';
 import { DEFAULT_MAX_FACES, DEFAULT_MIN_CONFIDENCE } from '../detect/face-detector.js';
 import { DEFAULT_ALIGNED_SIZE } from '../detect/photo-input.js';
 import { BundleError, UsageError } from '../errors.js';
 import { MODEL_CARD_FILE, readModelCard } from '../experiments/model-card.js';
-import { freeInputDimensions, readGraphModelFiles, resolvePackageFile, type GraphModelJson } from '../runtime/tfjs/graph-loader.js';
+import { freeInputDimensions, readGraphModelFiles, resolvePackageFile } from '../runtime/tfjs/graph-loader.js';
 import { readBundleBaseWeights, readBundleManifest, type BundleManifest } from '../train/bundle.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import type { ProgressFn } from '../util/progress.js';
@@ -63,27 +65,6 @@ export interface ExportedSite {
   manifest: WebModelManifest;
 }
 
-/** A graph model.json whose shards hold `weights` (float32 or int32 each, in the manifest's order). */
-function graphWithWeights(json: GraphModelJson, weights: ReadonlyMap<string, GraphWeight>, shard: string): { json: GraphModelJson; bin: Uint8Array } {
-  const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const parts: Uint8Array[] = [];
-  const entries = specs.map((spec) => {
-    const w = weights.get(spec.name);
-    if (!w) throw new BundleError(`the graph's weight '${spec.name}' is missing`);
-    const bytes = new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength);
-    parts.push(bytes.slice());
-    return { name: spec.name, shape: w.shape, dtype: w.dtype };
-  });
-  const total = parts.reduce((s, p) => s + p.byteLength, 0);
-  const bin = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    bin.set(p, at);
-    at += p.byteLength;
-  }
-  return { json: { ...json, weightsManifest: [{ paths: [shard], weights: entries }] }, bin };
-}
-
 /** A file of the site: its path under the site's folder, its bytes and its media type. */
 export interface WebAsset {
   path: string;
@@ -130,23 +111,25 @@ export async function webAssets(bundleDir: string, options: WebAssetsOptions = {
   }
   step();
 
-  // The base, with the bundle's fine-tuned weights in place of the package's where it has them.
+  // The base, with the bundle's fine-tuned weights in place of the package's where it has them,
+  // cut at its feature node and with each convolution's batch norm and clip folded into it
+  // (graph/fuse-conv-chains.ts: 2.5x faster on tfjs' wasm backend, same features to 1e-5).
   const baseJsonPath = resolvePackageFile(spec.model);
-  const { json: baseJson, shards: baseShards } = await readGraphModelFiles(baseJsonPath);
-  freeInputDimensions(baseJson, false);
+  const { json: baseJson } = await readGraphModelFiles(baseJsonPath);
+  const graph = await readGraphModel(baseJsonPath);
+  let baseWeights = graph.weights;
   if (manifest.base.fineTuned) {
-    const graph = await readGraphModel(baseJsonPath);
     if (graph.weightsHash !== manifest.base.fineTuned.originalWeightsHash) {
       throw new BundleError(`was fine-tuned from ${spec.id} weights with sha256 ${manifest.base.fineTuned.originalWeightsHash.slice(0, 12)}…, but the installed package's hash to ${graph.weightsHash.slice(0, 12)}…`, bundleDir);
     }
     const tuned = decodeGraphWeightBytes(await readBundleBaseWeights(bundleDir, manifest), graph.weights, path.join(bundleDir, manifest.base.fineTuned.weightsFile));
-    const { json, bin } = graphWithWeights(baseJson, new Map([...graph.weights, ...tuned]), 'base.bin');
-    put('base/model.json', JSON.stringify(json));
-    put('base/base.bin', bin);
-  } else {
-    put('base/model.json', JSON.stringify({ ...baseJson, weightsManifest: [{ paths: ['base.bin'], weights: baseShards.specs }] }));
-    put('base/base.bin', new Uint8Array(baseShards.data));
+    baseWeights = new Map([...graph.weights, ...tuned]);
   }
+  const pruned = pruneGraph(graph.nodes, baseWeights, [spec.featureNode], baseJsonPath);
+  const fused = fuseConvChains(pruned.nodes, pruned.weights, { keep: [spec.featureNode] });
+  const { json: baseOut, bin: baseBin } = encodeGraphModel(baseJson, fused.nodes, fused.weights, 'base.bin');
+  put('base/model.json', JSON.stringify(baseOut));
+  put('base/base.bin', baseBin);
   step();
 
   // The head, as the bundle stores it (tfjs-layers' own format).
