@@ -5,7 +5,7 @@ import { buildGraphBaseModel, firstTrainableBlock, readGraphBaseWeights } from '
 import { decodeGraphWeightBytes, encodeGraphWeightBytes, GRAPH_WEIGHTS_FORMAT } from '../graph/weight-bytes.js';
 import { graphSpecConversion, OnnxGraphBase, openGraphSession, type OnnxGraphBaseOptions } from './graph-base.js';
 import { readGraphModel, type GraphModelRead } from '../graph/read-graph.js';
-import type { OnnxSession } from '../runtime/onnx/session.js';
+import type { OnnxRunner } from '../runtime/onnx/session.js';
 import { initTfjs } from '../runtime/tfjs/backend.js';
 import type { GraphBaseSpec, GraphFineTuneSpec } from './spec.js';
 import { GraphProgram } from '../graph/to-program.js';
@@ -49,7 +49,7 @@ export class FineTunableGraphBase extends OnnxGraphBase implements FineTunableBa
 
   constructor(
     private readonly source: GraphSource,
-    session: OnnxSession,
+    session: OnnxRunner,
     private readonly tuned: TunedWeights | undefined,
     private readonly runOptions: OnnxGraphBaseOptions,
   ) {
@@ -103,10 +103,11 @@ async function createFineTunedGraphBase(
   const all = new Map([...source.weights, ...ordered]);
   const label = options.label ?? `${source.modelJsonPath} (fine-tuned)`;
   const converted = tfjsGraphToOnnx(source.nodes, all, { ...graphSpecConversion(source.spec), label });
-  const session = await openGraphSession(source.spec, converted, label, options.threads);
+  const session = await openGraphSession(source.spec, converted, label, options);
   const runOptions: OnnxGraphBaseOptions = {
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.onnxThread !== undefined ? { onnxThread: options.onnxThread } : {}),
   };
   return new FineTunableGraphBase(source, session, { weights: ordered, bytes, info }, runOptions) as FineTunedGraphBase;
 }
@@ -127,7 +128,7 @@ export async function loadFineTunableGraphBase(spec: GraphBaseSpec, modelJsonPat
   // load-graph-base.ts answers by running it on tfjs.
   const converted = tfjsGraphToOnnx(graph.nodes, graph.weights, { ...graphSpecConversion(spec), label: modelJsonPath });
   const source = graphSource(spec, modelJsonPath, graph);
-  const session = await openGraphSession(spec, converted, modelJsonPath, options.threads);
+  const session = await openGraphSession(spec, converted, modelJsonPath, options);
   return new FineTunableGraphBase(source, session, undefined, options);
 }
 

@@ -4,7 +4,8 @@ import type { ImageBatch, ImageSize } from '../data/image.js';
 import { WeightsError } from '../errors.js';
 import { convertGraphModelFile } from '../graph/read-graph.js';
 import type { ConvertedGraph, GraphToOnnxOptions } from '../graph/to-onnx.js';
-import { OnnxSession } from '../runtime/onnx/session.js';
+import { openOnnxSession, type OnnxThread } from '../runtime/onnx/open-session.js';
+import type { OnnxRunner } from '../runtime/onnx/session.js';
 import { initTfjs } from '../runtime/tfjs/backend.js';
 import { loadGraphModelFile, resolvePackageFile } from '../runtime/tfjs/graph-loader.js';
 import type { Base, CropBox } from './base.js';
@@ -90,6 +91,8 @@ export interface OnnxGraphBaseOptions {
   maxBatch?: number;
   /** ONNX Runtime intra-op threads; default 2. */
   threads?: number;
+  /** Where ONNX Runtime runs the graph; default the main thread. */
+  onnxThread?: OnnxThread;
 }
 
 export class OnnxGraphBase extends GraphSpecBase {
@@ -100,12 +103,13 @@ export class OnnxGraphBase extends GraphSpecBase {
     spec: GraphBaseSpec,
     weightsHash: string,
     weightsFiles: readonly string[],
-    private readonly session: OnnxSession,
+    private readonly session: OnnxRunner,
     options: OnnxGraphBaseOptions = {},
   ) {
     super(spec, weightsHash, weightsFiles, options.maxBatch);
     const { height, width } = spec.inputSize;
-    this.runSlice = async (pixels, count) => (await this.session.run(pixels, [count, height, width, 3])).data;
+    // Preprocessing returns a new array (preprocess.ts), so the pixels are ours to move to a worker.
+    this.runSlice = async (pixels, count) => (await this.session.run(pixels, [count, height, width, 3], { handOver: true })).data;
   }
 
   get threads(): number {
@@ -134,14 +138,15 @@ export async function loadTfjsGraphBase(spec: GraphBaseSpec, overrides: GraphBas
 }
 
 /** Checks a converted graph gives `spec.dim` features and opens it in ONNX Runtime; `label` names it in errors. */
-export async function openGraphSession(spec: GraphBaseSpec, converted: ConvertedGraph, label: string, threads?: number): Promise<OnnxSession> {
+export async function openGraphSession(spec: GraphBaseSpec, converted: ConvertedGraph, label: string, run: Pick<OnnxGraphBaseOptions, 'threads' | 'onnxThread'> = {}): Promise<OnnxRunner> {
   const perImage = converted.outputShape.slice(1).reduce((a, b) => a * b, 1);
   if (perImage > 0 && perImage !== spec.dim) {
     throw new WeightsError(`node '${spec.featureNode}' gives ${perImage} features per image, but ${spec.id} expects ${spec.dim}`, label);
   }
-  return OnnxSession.create(converted.model, {
+  return openOnnxSession(converted.model, {
     label: `${label} (converted to ONNX up to ${spec.featureNode})`,
-    ...(threads !== undefined ? { threads } : {}),
+    ...(run.threads !== undefined ? { threads: run.threads } : {}),
+    ...(run.onnxThread !== undefined ? { thread: run.onnxThread } : {}),
   });
 }
 
@@ -156,6 +161,6 @@ export function graphSpecConversion(spec: GraphBaseSpec): Omit<GraphToOnnxOption
  */
 export async function loadOnnxGraphBase(spec: GraphBaseSpec, modelJsonPath: string, options: OnnxGraphBaseOptions = {}): Promise<OnnxGraphBase> {
   const { converted, files, weightsHash } = await convertGraphModelFile(modelJsonPath, graphSpecConversion(spec));
-  const session = await openGraphSession(spec, converted, modelJsonPath, options.threads);
+  const session = await openGraphSession(spec, converted, modelJsonPath, options);
   return new OnnxGraphBase(spec, weightsHash, files, session, options);
 }

@@ -25,6 +25,7 @@ export async function loadGraphBase(spec: GraphBaseSpec, overrides: GraphBaseOve
     const options = {
       ...(overrides.maxBatch !== undefined ? { maxBatch: overrides.maxBatch } : {}),
       ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
+      ...(overrides.onnxThread !== undefined ? { onnxThread: overrides.onnxThread } : {}),
     };
     try {
       // A spec with fine-tuning blocks gives a base that can also train them.

@@ -4,7 +4,8 @@ import type { ImageBatch, ImageSize } from '../data/image.js';
 import { UsageError, WeightsError } from '../errors.js';
 import type { Base } from './base.js';
 import { sha256File } from '../util/file-hash.js';
-import { OnnxSession, type OutputTensor, type PixelLayout, type TensorInfo } from '../runtime/onnx/session.js';
+import { openOnnxSession, type OnnxThread } from '../runtime/onnx/open-session.js';
+import type { OnnxRunner, OutputTensor, PixelLayout, TensorInfo } from '../runtime/onnx/session.js';
 import { embedInSlices } from './embed-loop.js';
 import { getPreprocessing } from './preprocess.js';
 
@@ -19,6 +20,8 @@ export interface OnnxFileBaseOptions {
   /** How a 4-D feature map becomes a vector: global average over H and W (default) or flatten. */
   reduce?: 'avg' | 'flatten';
   threads?: number;
+  /** Where ONNX Runtime runs the model; default the main thread. */
+  onnxThread?: OnnxThread;
   /** For the comparison table; default says the weights' origin is unknown. */
   trainedOn?: string;
 }
@@ -91,7 +94,7 @@ class OnnxFileBase implements Base {
     readonly preprocess: string,
     readonly dim: number,
     readonly weightsHash: string,
-    private readonly session: OnnxSession,
+    private readonly session: OnnxRunner,
     private readonly layout: PixelLayout,
     private readonly outputName: string,
     private readonly reduce: 'avg' | 'flatten',
@@ -110,7 +113,8 @@ class OnnxFileBase implements Base {
         preprocess: (p) => getPreprocessing(this.preprocess).apply(p),
         source: session.source,
         run: async (pixels, n) => {
-          const raw = await session.runImages(pixels, n, this.inputSize, layout, { outputName });
+          // Preprocessing returns a new array, so the pixels are ours to move to a worker.
+          const raw = await session.runImages(pixels, n, this.inputSize, layout, { outputName, handOver: true });
           if (raw.dims[0] !== n) throw new WeightsError(`output '${outputName}' has shape [${raw.dims.join(', ')}] for a batch of ${n}`, session.source);
           const { data, dim } = reduceOutput(raw, n, layout, reduce);
           if (dim !== this.dim) throw new WeightsError(`output '${outputName}' gave ${dim} values per image, expected ${this.dim}`, session.source);
@@ -144,7 +148,7 @@ export async function loadOnnxFileBase(path: string, options: OnnxFileBaseOption
     throw new UsageError(`input size must be positive integers, got ${width}x${height}`);
   }
   const reduce = options.reduce ?? 'avg';
-  const session = await OnnxSession.create(file, { threads: options.threads });
+  const session = await openOnnxSession(file, { threads: options.threads, ...(options.onnxThread ? { thread: options.onnxThread } : {}) });
   try {
     const input = session.inputs[0];
     checkInput(input, options, file);

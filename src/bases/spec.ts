@@ -1,5 +1,6 @@
 import type { ImageSize } from '../data/image.js';
 import { UsageError } from '../errors.js';
+import type { OnnxThread } from '../runtime/onnx/open-session.js';
 import type { TfjsBackendName } from '../runtime/tfjs/backend.js';
 import type { Base, CropBox } from './base.js';
 import { getPreprocessing } from './preprocess.js';
@@ -52,6 +53,8 @@ export interface TfjsBaseOptions {
   engine?: Base['engine'];
   /** ONNX Runtime intra-op threads, for a graph base on ONNX Runtime. Default 2. */
   threads?: number;
+  /** Where ONNX Runtime runs a graph base (runtime/onnx/open-session.ts). Default the main thread. */
+  onnxThread?: OnnxThread;
 }
 
 export interface GraphBaseOverrides extends TfjsBaseOptions {

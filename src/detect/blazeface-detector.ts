@@ -37,7 +37,7 @@ export class BlazeFaceDetector implements FaceDetector {
     private readonly back: BlazeFace,
     /** Absent: the alignment fits BlazeFace's own keypoints. */
     private readonly mesh: FaceMesh | undefined,
-    private readonly options: Required<Pick<FaceDetectorOptions, 'minConfidence' | 'maxFaces' | 'threads'>>,
+    private readonly options: Required<Pick<FaceDetectorOptions, 'minConfidence' | 'maxFaces' | 'threads'>> & Pick<FaceDetectorOptions, 'onnxThread'>,
   ) {
     this.description = mesh ? BLAZEFACE_MESH_DESCRIPTION : BLAZEFACE_DETECTOR_DESCRIPTION;
   }
@@ -45,12 +45,13 @@ export class BlazeFaceDetector implements FaceDetector {
   static async load(options: FaceDetectorOptions = {}): Promise<BlazeFaceDetector> {
     checkDetectorOptions(options);
     const threads = options.threads ?? 1;
+    const run = { threads, ...(options.onnxThread ? { onnxThread: options.onnxThread } : {}) };
     const [front, back, mesh] = await Promise.all([
-      BlazeFace.load('front', { threads }),
-      BlazeFace.load('back', { threads }),
-      options.landmarks === 'mesh' ? FaceMesh.load({ threads }) : undefined,
+      BlazeFace.load('front', run),
+      BlazeFace.load('back', run),
+      options.landmarks === 'mesh' ? FaceMesh.load(run) : undefined,
     ]);
-    return new BlazeFaceDetector(front, back, mesh, { minConfidence: options.minConfidence ?? DEFAULT_MIN_CONFIDENCE, maxFaces: options.maxFaces ?? DEFAULT_MAX_FACES, threads });
+    return new BlazeFaceDetector(front, back, mesh, { minConfidence: options.minConfidence ?? DEFAULT_MIN_CONFIDENCE, maxFaces: options.maxFaces ?? DEFAULT_MAX_FACES, ...run });
   }
 
   /** Candidates of one model on letterboxes of `images` at its size, merged per image. */
@@ -66,7 +67,8 @@ export class BlazeFaceDetector implements FaceDetector {
     const images = sources.map(detectorInput);
     const large = images.map(isLargeImage);
     const pick = <T>(list: readonly T[], want: boolean) => list.filter((_, i) => large[i] === want);
-    this.backLarge ??= large.some(Boolean) ? BlazeFace.load('back', { size: BACK_LARGE_SIZE, threads: this.options.threads }) : undefined;
+    const { threads, onnxThread } = this.options;
+    this.backLarge ??= large.some(Boolean) ? BlazeFace.load('back', { size: BACK_LARGE_SIZE, threads, ...(onnxThread ? { onnxThread } : {}) }) : undefined;
     const [front, backSmall, backLarge] = await Promise.all([
       this.run(this.front, images),
       this.run(this.back, pick(images, false)),

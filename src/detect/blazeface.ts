@@ -1,6 +1,7 @@
 import { readGraphModel } from '../graph/read-graph.js';
 import { tfjsGraphToOnnx } from '../graph/to-onnx.js';
-import { OnnxSession } from '../runtime/onnx/session.js';
+import { openOnnxSession, type OnnxThread } from '../runtime/onnx/open-session.js';
+import type { OnnxRunner } from '../runtime/onnx/session.js';
 import { resolvePackageFile } from '../runtime/tfjs/graph-loader.js';
 import { BLAZE_SPECS, blazeInput, blazeOutputNodes, checkBlazeSize, decodeBlaze, type BlazeVariant } from './blazeface-decode.js';
 import type { Letterbox } from './letterbox.js';
@@ -17,12 +18,12 @@ export class BlazeFace {
   private constructor(
     readonly variant: BlazeVariant,
     readonly size: number,
-    private readonly session: OnnxSession,
+    private readonly session: OnnxRunner,
     private readonly outputs: string[],
   ) {}
 
-  /** Converts the graph at `size` (default the model's own) and opens it in ONNX Runtime. */
-  static async load(variant: BlazeVariant, options: { size?: number; threads?: number } = {}): Promise<BlazeFace> {
+  /** Converts the graph at `size` (default the model's own) and opens it in ONNX Runtime, on `onnxThread` (default the main thread). */
+  static async load(variant: BlazeVariant, options: { size?: number; threads?: number; onnxThread?: OnnxThread } = {}): Promise<BlazeFace> {
     const spec = BLAZE_SPECS[variant];
     const size = options.size ?? spec.size;
     checkBlazeSize(variant, size);
@@ -35,14 +36,18 @@ export class BlazeFace {
       inputSize: { width: size, height: size },
       label: file,
     });
-    const session = await OnnxSession.create(converted.model, { threads: options.threads ?? 1, label: `${file} (converted to ONNX at ${size} px)` });
+    const session = await openOnnxSession(converted.model, {
+      threads: options.threads ?? 1,
+      label: `${file} (converted to ONNX at ${size} px)`,
+      ...(options.onnxThread ? { thread: options.onnxThread } : {}),
+    });
     return new BlazeFace(variant, size, session, converted.outputNames);
   }
 
   /** Candidates scoring at least `minScore` in each letterboxed square, mapped back to image pixels (one run for all). */
   async detect(views: readonly Letterbox[], minScore: number): Promise<Detection[][]> {
     const S = this.size;
-    const results = await this.session.runOutputs(blazeInput(this.variant, S, views), [views.length, S, S, 3]);
+    const results = await this.session.runOutputs(blazeInput(this.variant, S, views), [views.length, S, S, 3], { handOver: true });
     return decodeBlaze(this.variant, S, views, this.outputs.map((name) => results[name]), minScore, this.session.source);
   }
 

@@ -1,6 +1,7 @@
 import type { Point } from '../data/face-align.js';
 import type { ImageSize, PixelSource } from '../data/image.js';
 import { UsageError } from '../errors.js';
+import type { OnnxThread } from '../runtime/onnx/open-session.js';
 import type { TfjsBackendName } from '../runtime/tfjs/backend.js';
 import type { FaceBox } from './box.js';
 import type { Letterbox } from './letterbox-geometry.js';
@@ -50,6 +51,8 @@ export interface FaceDetectorOptions {
   maxFaces?: number;
   /** ONNX Runtime threads per model (blazeface). Default 1: the models are small, and a second thread costs more than it gives on a busy machine. */
   threads?: number;
+  /** Where ONNX Runtime runs the models (blazeface): the main thread (default), a worker thread each, or one shared OnnxWorker. */
+  onnxThread?: OnnxThread;
   /** tfjs backend (ssd). */
   backend?: TfjsBackendName;
   /** Where the alignment's points come from (blazeface): BlazeFace's own eye keypoints, with its nose and mouth for a turned face (default), or FaceMesh on an upright patch. */

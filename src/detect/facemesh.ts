@@ -2,7 +2,8 @@ import { applySimilarity, warpSimilarity, type FivePoints, type Point, type Simi
 import type { PixelSource } from '../data/image.js';
 import { readGraphModel } from '../graph/read-graph.js';
 import { tfjsGraphToOnnx } from '../graph/to-onnx.js';
-import { OnnxSession } from '../runtime/onnx/session.js';
+import { openOnnxSession, type OnnxThread } from '../runtime/onnx/open-session.js';
+import type { OnnxRunner } from '../runtime/onnx/session.js';
 import { resolvePackageFile } from '../runtime/tfjs/graph-loader.js';
 
 /**
@@ -48,13 +49,14 @@ export interface MeshPoints {
 }
 
 export class FaceMesh {
-  private constructor(private readonly session: OnnxSession) {}
+  private constructor(private readonly session: OnnxRunner) {}
 
-  static async load(options: { threads?: number } = {}): Promise<FaceMesh> {
+  static async load(options: { threads?: number; onnxThread?: OnnxThread } = {}): Promise<FaceMesh> {
     const file = resolvePackageFile(FACEMESH_MODEL);
     const graph = await readGraphModel(file);
     const converted = tfjsGraphToOnnx(graph.nodes, graph.weights, { outputNode: 'Identity_2', extraOutputs: ['Identity_1'], inputSize: { width: SIZE, height: SIZE }, label: file });
-    return new FaceMesh(await OnnxSession.create(converted.model, { threads: options.threads ?? 1, label: `${file} (converted to ONNX)` }));
+    const label = `${file} (converted to ONNX)`;
+    return new FaceMesh(await openOnnxSession(converted.model, { threads: options.threads ?? 1, label, ...(options.onnxThread ? { thread: options.onnxThread } : {}) }));
   }
 
   /** The five points of the face in each patch (one run for all); `images[k]` holds `patches[k]`. */
@@ -68,7 +70,7 @@ export class FaceMesh {
       const patch = warpSimilarity(images[k] as PixelSource, patchToImage(p), { width: SIZE, height: SIZE }, { supersample: false });
       for (let i = 0; i < per; i++) input[k * per + i] = (patch.data[i] as number) / 255;
     });
-    const out = await this.session.runOutputs(input, [patches.length, SIZE, SIZE, 3]);
+    const out = await this.session.runOutputs(input, [patches.length, SIZE, SIZE, 3], { handOver: true });
     const mesh = (out.features as { data: Float32Array }).data;
     const scores = (out.features_1 as { data: Float32Array }).data;
     return patches.map((p, k) => {

@@ -48,6 +48,7 @@ async function loadStoredBase(dir: string, manifest: BundleManifest, options: Lo
       inputSize: manifest.base.inputSize.height,
       preprocess: manifest.base.preprocess,
       ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.onnxThread ? { onnxThread: options.onnxThread } : {}),
       file: path.join(dir, fineTuned.weightsFile),
     },
   );

@@ -6,6 +6,7 @@ import type { FineTunedBase, FineTunedInfo } from '../bases/fine-tunable.js';
 import { loadFineTunedGraphBase } from '../bases/fine-tunable-graph-base.js';
 import { loadOnnxFileBase } from '../bases/onnx-file-base.js';
 import type { GraphBaseSpec, TfjsBaseOptions } from '../bases/spec.js';
+import type { OnnxThread } from '../runtime/onnx/open-session.js';
 import type { PixelLayout } from '../runtime/onnx/session.js';
 import { resolvePackageFile } from '../runtime/tfjs/graph-loader.js';
 import { CENTERNET_SPEC, loadCenternetBase } from './centernet.js';
@@ -28,6 +29,8 @@ export interface LoadBaseOptions {
   preprocess?: string;
   /** ONNX Runtime threads. */
   threads?: number;
+  /** Where ONNX Runtime runs the base (its own worker thread, a shared OnnxWorker); default the main thread. */
+  onnxThread?: OnnxThread;
   /** Input side in pixels: the custom CNN's, a VGG16 base's (default 224), or a user ONNX model's (then also `layout`). */
   inputSize?: number;
   /** A user ONNX model's pixel layout. */
@@ -79,6 +82,7 @@ function onlyOwnPreprocess(name: string, base: Base, options: LoadBaseOptions): 
 function runOptions(options: LoadBaseOptions & TfjsBaseOptions): TfjsBaseOptions {
   return {
     ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.onnxThread ? { onnxThread: options.onnxThread } : {}),
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.backend ? { backend: options.backend } : {}),
@@ -110,6 +114,7 @@ function graphEntry(spec: GraphBaseSpec, aliases: readonly string[], probe: ZooE
       }
       return loadFineTunedGraphBase(spec, resolvePackageFile(spec.model), bytes, fineTuned, {
         ...(options.threads ? { threads: options.threads } : {}),
+        ...(options.onnxThread ? { onnxThread: options.onnxThread } : {}),
         ...(options.file ? { label: options.file } : {}),
       });
     };
@@ -134,6 +139,7 @@ function vgg16Entry(variant: Vgg16Variant): ZooEntry {
         ...(options.weights ? { weights: options.weights } : {}),
         ...(options.preprocess ? { preprocess: options.preprocess } : {}),
         ...(options.threads ? { threads: options.threads } : {}),
+        ...(options.onnxThread ? { onnxThread: options.onnxThread } : {}),
         ...(options.inputSize ? { inputSize: options.inputSize } : {}),
       }),
     loadFineTuned: (bytes, fineTuned, options) => {
@@ -144,6 +150,7 @@ function vgg16Entry(variant: Vgg16Variant): ZooEntry {
         fineTuned,
         ...(options.preprocess ? { preprocess: options.preprocess } : {}),
         ...(options.threads ? { threads: options.threads } : {}),
+        ...(options.onnxThread ? { onnxThread: options.onnxThread } : {}),
         ...(options.inputSize ? { inputSize: options.inputSize } : {}),
         ...(options.file ? { label: options.file } : {}),
       });
@@ -276,6 +283,7 @@ export async function loadBase(name: string, options: LoadBaseOptions = {}): Pro
       layout: options.layout ?? 'nchw',
       ...(options.output ? { outputName: options.output } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.onnxThread ? { onnxThread: options.onnxThread } : {}),
     });
   }
   throw new UsageError(`unknown base '${name}'; known: ${BASE_NAMES.join(', ')}, onnx:PATH`);

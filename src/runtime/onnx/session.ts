@@ -47,7 +47,8 @@ export interface TensorInfo {
   shape: ReadonlyArray<number | string> | undefined;
 }
 
-function describe(meta: ort.InferenceSession.ValueMetadata): TensorInfo {
+/** A model input's or output's description as TensorInfo. */
+export function describeValue(meta: ort.InferenceSession.ValueMetadata): TensorInfo {
   return meta.isTensor
     ? { name: meta.name, type: meta.type, shape: meta.shape }
     : { name: meta.name, type: undefined, shape: undefined };
@@ -66,97 +67,180 @@ export function nhwcToNchw(data: Float32Array, n: number, height: number, width:
   return out;
 }
 
-/** One ONNX Runtime session on the CPU, fed float32 tensors. */
-export class OnnxSession {
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    /** File path or label, for error messages. */
+/**
+ * Opens a model in ONNX Runtime with cpuSessionOptions. Throws a plain Error with the message
+ * the caller puts under the model's name (OnnxSession here, the worker for WorkerOnnxSession).
+ */
+export async function createOrtSession(model: Uint8Array | string, threads: number): Promise<ort.InferenceSession> {
+  const sessionOptions = cpuSessionOptions(threads);
+  try {
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
+  } catch (err) {
+    throw new Error(`ONNX Runtime could not load the model: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * One run of one float32 input, returning copies of the named outputs (the native buffers are
+ * released at once). The one code path of both the in-process and the worker session, so both
+ * give the same bits. Throws a plain Error with the message the caller puts under the model's name.
+ */
+export async function runFloat(session: ort.InferenceSession, inputName: string, data: Float32Array, dims: readonly number[], outputNames: readonly string[]): Promise<Record<string, OutputTensor>> {
+  const input = new ort.Tensor('float32', data, dims);
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = await session.run({ [inputName]: input }, [...outputNames]);
+  } catch (err) {
+    throw new Error(`inference failed on input [${dims.join(', ')}]: ${(err as Error).message}`, { cause: err });
+  } finally {
+    input.dispose();
+  }
+  const out: Record<string, OutputTensor> = {};
+  try {
+    for (const name of outputNames) {
+      const output = results[name] as ort.Tensor;
+      if (output.type !== 'float32') throw new Error(`output '${name}' is ${output.type}, expected float32`);
+      out[name] = { data: Float32Array.from(output.data as Float32Array), dims: [...output.dims] };
+    }
+  } finally {
+    for (const name of outputNames) (results[name] as ort.Tensor | undefined)?.dispose();
+  }
+  return out;
+}
+
+export interface RunOptions {
+  /** Default the model's first input. */
+  inputName?: string;
+  /**
+   * The caller gives up `data`: a session in a worker thread may then move its buffer there
+   * (leaving it detached here) instead of copying it. Only for arrays that span their whole buffer.
+   */
+  handOver?: boolean;
+}
+
+/** One run as a session carries it out: `data` already in the model's layout, or NHWC to transpose first. */
+export interface RunRequest {
+  data: Float32Array;
+  dims: readonly number[];
+  inputName: string;
+  outputNames: readonly string[];
+  handOver: boolean;
+  /** Set when `data` is [n, height, width, 3] and the model takes [n, 3, height, width]. */
+  toNchw?: { n: number; height: number; width: number };
+}
+
+/** What the photo path and the bases use of a session, wherever ONNX Runtime runs it. */
+export interface OnnxRunner {
+  /** File path or label, for error messages. */
+  readonly source: string;
+  readonly threads: number;
+  readonly inputs: TensorInfo[];
+  readonly outputs: TensorInfo[];
+  /** Runs the model's first input (or `inputName`) on one float32 tensor and returns one output (default the first). */
+  run(data: Float32Array, dims: readonly number[], opts?: RunOptions & { outputName?: string }): Promise<OutputTensor>;
+  /** Runs the model's first input (or `inputName`) on one float32 tensor and returns the named outputs (default all). */
+  runOutputs(data: Float32Array, dims: readonly number[], opts?: RunOptions & { outputNames?: readonly string[] }): Promise<Record<string, OutputTensor>>;
+  /**
+   * Runs a batch of [N, H, W, 3] images. With `layout: 'nchw'` the pixels are transposed
+   * (by the session) for models whose input is [N, 3, H, W].
+   */
+  runImages(data: Float32Array, n: number, size: ImageSize, layout: PixelLayout, opts?: RunOptions & { outputName?: string }): Promise<OutputTensor>;
+  dispose(): Promise<void>;
+}
+
+/** The checks and defaults every OnnxRunner shares; `execute` carries a checked run out. */
+export abstract class OnnxRunnerBase implements OnnxRunner {
+  private disposed = false;
+
+  constructor(
     readonly source: string,
     readonly threads: number,
+    readonly inputs: TensorInfo[],
+    readonly outputs: TensorInfo[],
   ) {}
 
-  static async create(model: Uint8Array | string, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
-    const threads = options.threads ?? DEFAULT_THREADS;
-    const sessionOptions = cpuSessionOptions(threads);
-    const source = typeof model === 'string' ? model : (options.label ?? 'in-memory ONNX model');
-    try {
-      const session =
-        typeof model === 'string'
-          ? await ort.InferenceSession.create(model, sessionOptions)
-          : await ort.InferenceSession.create(model, sessionOptions);
-      return new OnnxSession(session, source, threads);
-    } catch (err) {
-      throw new WeightsError(`ONNX Runtime could not load the model: ${(err as Error).message}`, source);
-    }
-  }
+  protected abstract execute(request: RunRequest): Promise<Record<string, OutputTensor>>;
 
-  get inputs(): TensorInfo[] {
-    return this.session.inputMetadata.map(describe);
-  }
+  protected abstract release(): Promise<void>;
 
-  get outputs(): TensorInfo[] {
-    return this.session.outputMetadata.map(describe);
-  }
-
-  /** Runs the model's first input (or `inputName`) on one float32 tensor and returns one output. */
-  async run(data: Float32Array, dims: readonly number[], opts: { inputName?: string; outputName?: string } = {}): Promise<OutputTensor> {
-    const outputName = opts.outputName ?? this.session.outputNames[0];
+  async run(data: Float32Array, dims: readonly number[], opts: RunOptions & { outputName?: string } = {}): Promise<OutputTensor> {
+    const outputName = opts.outputName ?? this.outputs[0]?.name;
     if (outputName === undefined) throw new WeightsError('model has no outputs', this.source);
-    return (await this.runOutputs(data, dims, [outputName], opts.inputName))[outputName] as OutputTensor;
+    return (await this.runOutputs(data, dims, { ...opts, outputNames: [outputName] }))[outputName] as OutputTensor;
   }
 
-  /** Runs the model's first input (or `inputName`) on one float32 tensor and returns the named outputs (default all). */
-  async runOutputs(data: Float32Array, dims: readonly number[], outputNames: readonly string[] = this.session.outputNames, inputName = this.session.inputNames[0]): Promise<Record<string, OutputTensor>> {
-    if (inputName === undefined) throw new WeightsError('model has no inputs', this.source);
-    for (const name of outputNames) {
-      if (!this.session.outputNames.includes(name)) {
-        throw new WeightsError(`model has no output '${name}'; outputs: ${this.session.outputNames.join(', ')}`, this.source);
-      }
-    }
-    const input = new ort.Tensor('float32', data, dims);
-    let results: ort.InferenceSession.OnnxValueMapType;
-    try {
-      results = await this.session.run({ [inputName]: input }, [...outputNames]);
-    } catch (err) {
-      throw new WeightsError(`inference failed on input [${dims.join(', ')}]: ${(err as Error).message}`, this.source);
-    } finally {
-      input.dispose();
-    }
-    const out: Record<string, OutputTensor> = {};
-    try {
-      for (const name of outputNames) {
-        const output = results[name] as ort.Tensor;
-        if (output.type !== 'float32') throw new WeightsError(`output '${name}' is ${output.type}, expected float32`, this.source);
-        // Copy out so the native buffer can be released at once.
-        out[name] = { data: Float32Array.from(output.data as Float32Array), dims: [...output.dims] };
-      }
-    } finally {
-      for (const name of outputNames) (results[name] as ort.Tensor | undefined)?.dispose();
-    }
-    return out;
+  async runOutputs(data: Float32Array, dims: readonly number[], opts: RunOptions & { outputNames?: readonly string[] } = {}): Promise<Record<string, OutputTensor>> {
+    return this.checkedRun({ data, dims, ...this.names(opts), handOver: opts.handOver ?? false });
   }
 
-  /**
-   * Runs a batch of [N, H, W, 3] images. With `layout: 'nchw'` the pixels are transposed here
-   * for models whose input is [N, 3, H, W].
-   */
-  async runImages(
-    data: Float32Array,
-    n: number,
-    size: ImageSize,
-    layout: PixelLayout,
-    opts: { inputName?: string; outputName?: string } = {},
-  ): Promise<OutputTensor> {
+  async runImages(data: Float32Array, n: number, size: ImageSize, layout: PixelLayout, opts: RunOptions & { outputName?: string } = {}): Promise<OutputTensor> {
     const { height, width } = size;
     if (data.length !== n * height * width * 3) {
       throw new UsageError(`batch holds ${data.length} values, expected ${n}x${height}x${width}x3 = ${n * height * width * 3}`);
     }
-    return layout === 'nchw'
-      ? this.run(nhwcToNchw(data, n, height, width), [n, 3, height, width], opts)
-      : this.run(data, [n, height, width, 3], opts);
+    if (layout === 'nhwc') return this.run(data, [n, height, width, 3], opts);
+    const { inputName, outputNames } = this.names({ ...opts, outputNames: [opts.outputName ?? this.outputs[0]?.name ?? ''] });
+    const name = outputNames[0] as string;
+    const out = await this.checkedRun({ data, dims: [n, 3, height, width], inputName, outputNames, handOver: opts.handOver ?? false, toNchw: { n, height, width } });
+    return out[name] as OutputTensor;
   }
 
   async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.release();
+  }
+
+  private async checkedRun(request: RunRequest): Promise<Record<string, OutputTensor>> {
+    if (this.disposed) throw new UsageError('this ONNX Runtime session was disposed; load the model again to run it', this.source);
+    return this.execute(request);
+  }
+
+  private names(opts: { inputName?: string; outputNames?: readonly string[] }): { inputName: string; outputNames: readonly string[] } {
+    const inputName = opts.inputName ?? this.inputs[0]?.name;
+    if (inputName === undefined) throw new WeightsError('model has no inputs', this.source);
+    const known = this.outputs.map((o) => o.name);
+    if (known.length === 0) throw new WeightsError('model has no outputs', this.source);
+    const outputNames = opts.outputNames ?? known;
+    for (const name of outputNames) {
+      if (!known.includes(name)) throw new WeightsError(`model has no output '${name}'; outputs: ${known.join(', ')}`, this.source);
+    }
+    return { inputName, outputNames };
+  }
+}
+
+/** One ONNX Runtime session on the CPU, run on the calling (JavaScript) thread, fed float32 tensors. */
+export class OnnxSession extends OnnxRunnerBase {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    source: string,
+    threads: number,
+  ) {
+    super(source, threads, session.inputMetadata.map(describeValue), session.outputMetadata.map(describeValue));
+  }
+
+  static async create(model: Uint8Array | string, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
+    const threads = options.threads ?? DEFAULT_THREADS;
+    // A bad thread count is the caller's UsageError, not the model's WeightsError.
+    cpuSessionOptions(threads);
+    const source = typeof model === 'string' ? model : (options.label ?? 'in-memory ONNX model');
+    try {
+      return new OnnxSession(await createOrtSession(model, threads), source, threads);
+    } catch (err) {
+      throw new WeightsError((err as Error).message, source);
+    }
+  }
+
+  protected async execute(r: RunRequest): Promise<Record<string, OutputTensor>> {
+    const data = r.toNchw ? nhwcToNchw(r.data, r.toNchw.n, r.toNchw.height, r.toNchw.width) : r.data;
+    try {
+      return await runFloat(this.session, r.inputName, data, r.dims, r.outputNames);
+    } catch (err) {
+      throw new WeightsError((err as Error).message, this.source);
+    }
+  }
+
+  protected async release(): Promise<void> {
     await this.session.release();
   }
 }

@@ -9,7 +9,8 @@ import type { FineTunableBase, FineTunedBase, FineTunedInfo } from '../../bases/
 import { KERNEL_SIZE, readVgg16ConvWeights, VGG16_CONV_LAYERS, type ConvWeights, type Vgg16Variant } from './keras-weights.js';
 import { ONNX_OUTPUT_NAME } from '../../runtime/onnx/builder.js';
 import { buildVgg16OnnxModel } from './onnx-model.js';
-import { OnnxSession } from '../../runtime/onnx/session.js';
+import { openOnnxSession, type OnnxThread } from '../../runtime/onnx/open-session.js';
+import type { OnnxRunner } from '../../runtime/onnx/session.js';
 import { embedInSlices } from '../../bases/embed-loop.js';
 import { getPreprocessing } from '../../bases/preprocess.js';
 import { initTfjs } from '../../runtime/tfjs/backend.js';
@@ -62,6 +63,8 @@ export interface Vgg16BaseOptions {
   preprocess?: string;
   /** ONNX Runtime intra-op threads, default 2. */
   threads?: number;
+  /** Where ONNX Runtime runs the base; default the main thread. */
+  onnxThread?: OnnxThread;
   /**
    * Square input side in pixels, default 224 (the weights' training size). The conv base ends in
    * global average pooling, so it runs at any size of at least 32 px; smaller is faster.
@@ -158,9 +161,10 @@ interface Vgg16BaseSetup {
   preprocess: string;
   inputSize: number;
   threads: number | undefined;
+  onnxThread: OnnxThread | undefined;
   weightsHash: string;
   source: WeightsSource;
-  session: OnnxSession;
+  session: OnnxRunner;
 }
 
 /**
@@ -209,7 +213,8 @@ export class Vgg16Base implements FineTunableBase {
         maxBatch: MAX_RUN_BATCH,
         preprocess: (p) => getPreprocessing(this.preprocess).apply(p),
         source: session.source,
-        run: async (pixels, n) => (await session.runImages(pixels, n, this.inputSize, 'nhwc', { outputName: ONNX_OUTPUT_NAME })).data,
+        // Preprocessing returns a new array, so the pixels are ours to move to a worker.
+        run: async (pixels, n) => (await session.runImages(pixels, n, this.inputSize, 'nhwc', { outputName: ONNX_OUTPUT_NAME, handOver: true })).data,
       },
       batch,
     );
@@ -236,6 +241,7 @@ export class Vgg16Base implements FineTunableBase {
       preprocess: this.preprocess,
       inputSize: this.inputSize.height,
       threads: this.setup.threads,
+      onnxThread: this.setup.onnxThread,
       fineTuned: { originalWeightsHash, format: VGG16_WEIGHTS_FORMAT, trainableBlocks },
       label: `${this.id} (fine-tuned)`,
     });
@@ -259,15 +265,16 @@ function checkInputSize(inputSize: number): number {
   return inputSize;
 }
 
-async function startSession(variant: Vgg16Variant, weights: readonly ConvWeights[], inputSize: number, threads: number | undefined, label: string): Promise<OnnxSession> {
+async function startSession(variant: Vgg16Variant, weights: readonly ConvWeights[], inputSize: number, run: { threads?: number; onnxThread?: OnnxThread }, label: string): Promise<OnnxRunner> {
   const model = buildVgg16OnnxModel(VGG16_CONV_LAYERS[variant], weights, { inputSize: { height: inputSize, width: inputSize }, layout: 'nhwc' });
-  return OnnxSession.create(model, { threads, label });
+  return openOnnxSession(model, { threads: run.threads, label, ...(run.onnxThread ? { thread: run.onnxThread } : {}) });
 }
 
 export interface Vgg16FromWeightsOptions {
   preprocess?: string;
   inputSize?: number;
   threads?: number;
+  onnxThread?: OnnxThread;
   fineTuned: FineTunedInfo;
   /** Names the weights in error messages (e.g. the bundle file they were read from). */
   label?: string;
@@ -286,12 +293,13 @@ async function vgg16BaseInMemory(variant: Vgg16Variant, weights: readonly ConvWe
   getPreprocessing(preprocess);
   const inputSize = checkInputSize(options.inputSize ?? VGG16_INPUT_SIZE.height);
   if (bytes.byteLength !== vgg16WeightsBytes(variant)) throw new WeightsError(`${variant} weights take ${vgg16WeightsBytes(variant)} bytes, these take ${bytes.byteLength}`, options.label);
-  const session = await startSession(variant, weights, inputSize, options.threads, options.label ?? `${variant} (fine-tuned)`);
+  const session = await startSession(variant, weights, inputSize, options, options.label ?? `${variant} (fine-tuned)`);
   return new Vgg16Base({
     variant,
     preprocess,
     inputSize,
     threads: options.threads,
+    onnxThread: options.onnxThread,
     weightsHash: sha256Bytes(bytes),
     source: { kind: 'memory', weights, bytes, fineTuned: options.fineTuned },
     session,
@@ -312,6 +320,6 @@ export async function loadVgg16Base(options: Vgg16BaseOptions): Promise<Vgg16Bas
   getPreprocessing(preprocess);
   const inputSize = checkInputSize(options.inputSize ?? VGG16_INPUT_SIZE.height);
   const [weights, weightsHash] = await Promise.all([readVgg16ConvWeights(weightsPath, variant), sha256File(weightsPath)]);
-  const session = await startSession(variant, weights, inputSize, options.threads, weightsPath);
-  return new Vgg16Base({ variant, preprocess, inputSize, threads: options.threads, weightsHash, source: { kind: 'h5', path: weightsPath }, session });
+  const session = await startSession(variant, weights, inputSize, options, weightsPath);
+  return new Vgg16Base({ variant, preprocess, inputSize, threads: options.threads, onnxThread: options.onnxThread, weightsHash, source: { kind: 'h5', path: weightsPath }, session });
 }
