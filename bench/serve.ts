@@ -4,7 +4,11 @@
  * its own process (inference blocks its event loop, which must not slow down the load generator).
  * Prints requests/s, latency p50/p99 and the error count (connection errors, timeouts and non-2xx).
  *
- *   npm run bench:serve -- [--model runs/face-1] [--connections 50] [--duration 30] [--image FILE]
+ *   npm run bench:serve -- [--model runs/face-1] [--connections 50] [--duration 30] [--image FILE] [--onnx-thread worker|main|shared|pair]
+ *
+ * `--onnx-thread`: where ONNX Runtime runs the detector's and the base's sessions: a worker thread
+ * each (what `facegender serve` does), the server's main thread, one worker for all, or one for the
+ * detector and one for the base.
  *
  * Without --model it trains a small mobileface bundle (120/60/60 images) in a temp folder first.
  */
@@ -23,6 +27,7 @@ import { createPhotoClassifier } from '../src/predict/classify-photo.js';
 import { runExperiment } from '../src/experiments/experiment.js';
 import { modelInfo } from '../src/predict/model-info.js';
 import { buildServer } from '../src/serve/server.js';
+import { onnxThreadsFor } from './tools/onnx-thread.js';
 
 const CELEBA = path.resolve(fileURLToPath(new URL('../../shared/datasets/celeba-10k', import.meta.url)));
 
@@ -32,6 +37,7 @@ const { values } = parseArgs({
     image: { type: 'string', default: path.join(CELEBA, 'female', '000006.jpg') },
     connections: { type: 'string', default: '50' },
     duration: { type: 'string', default: '30' },
+    'onnx-thread': { type: 'string', default: 'worker' },
     'server-child': { type: 'boolean', default: false },
   },
 });
@@ -39,8 +45,9 @@ const { values } = parseArgs({
 if (values['server-child']) {
   // The server process: load once, listen on loopback, report the address to the parent.
   const dir = values.model as string;
-  const classifier = await loadClassifier(dir);
-  const pc = await createPhotoClassifier(classifier);
+  const places = onnxThreadsFor(values['onnx-thread']);
+  const classifier = await loadClassifier(dir, { onnxThread: places.base });
+  const pc = await createPhotoClassifier(classifier, { detector: { onnxThread: places.detector } });
   // A log line per request would bury the figures.
   const app = await buildServer(pc, modelInfo(classifier, dir), { quiet: true });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -52,6 +59,7 @@ if (values['server-child']) {
       await app.close();
       await pc.dispose();
       await classifier.dispose();
+      await places.close();
       process.exit(0);
     }
   });
@@ -67,13 +75,13 @@ if (values['server-child']) {
     await runExperiment(split, 'mobileface', model, { augmentViews: 0, cacheDir: path.join(tmp, 'cache'), resamples: 100 });
   }
   const body = await readFile(values.image as string);
-  const child = fork(fileURLToPath(import.meta.url), ['--server-child', '--model', model], { execArgv: process.execArgv, stdio: 'inherit' });
+  const child = fork(fileURLToPath(import.meta.url), ['--server-child', '--model', model, '--onnx-thread', values['onnx-thread'] as string], { execArgv: process.execArgv, stdio: 'inherit' });
   const next = () => new Promise<Record<string, unknown>>((resolve) => child.once('message', (m) => resolve(m as Record<string, unknown>)));
   const ready = await next();
   const address = ready.address as string;
   const connections = Number(values.connections);
   const duration = Number(values.duration);
-  console.error(`server at ${address}; ${connections} connections for ${duration} s, POSTing ${values.image} (${body.length} bytes)`);
+  console.error(`server at ${address}; ${connections} connections for ${duration} s, POSTing ${values.image} (${body.length} bytes); ONNX Runtime on ${values['onnx-thread']} thread(s)`);
   const result = await autocannon({
     url: `${address}/api/predict`,
     method: 'POST',

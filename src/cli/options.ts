@@ -2,6 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileList } from '../data/file-list.js';
 import { UsageError } from '../errors.js';
 import { DETECTOR_KINDS, LANDMARK_SOURCES, type DetectorKind, type FaceDetectorOptions, type LandmarkSource } from '../detect/face-detector.js';
+import { ONNX_THREAD_NAMES } from '../runtime/onnx/open-session.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the value. */
 export function parseInteger(min = 0) {
@@ -27,6 +28,19 @@ export function addDetectorOptions(cmd: Command): Command {
 
 export function detectorOptionsFrom(o: Record<string, unknown>): FaceDetectorOptions {
   return { kind: o.detector as DetectorKind, landmarks: o.landmarks as LandmarkSource };
+}
+
+/**
+ * `--onnx-thread` of predict and serve: where ONNX Runtime runs the detector and the base. A
+ * worker thread each by default, so that decoding, resampling, alignment and HTTP go on while
+ * they compute (the README's Serve section has the figures).
+ */
+export function addOnnxThreadOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--onnx-thread <where>', 'where ONNX Runtime runs the detector and the base: worker (a worker thread each) or main (the JavaScript thread, which it then blocks)')
+      .choices([...ONNX_THREAD_NAMES])
+      .default('worker'),
+  );
 }
 
 /** `--files-from`, for lists of images longer than a shell will pass as arguments. */

@@ -3,8 +3,9 @@ import { listImageInputs } from '../data/list-images.js';
 import { loadClassifier } from '../predict/classifier.js';
 import { classifyPhotoFiles, createPhotoClassifier, type FileOutcome } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
+import type { OnnxThread } from '../runtime/onnx/open-session.js';
 import { FacegenderError } from '../errors.js';
-import { addDetectorOptions, addFilesFromOption, detectorOptionsFrom, inputsFrom, parseInteger } from './options.js';
+import { addDetectorOptions, addFilesFromOption, addOnnxThreadOption, detectorOptionsFrom, inputsFrom, parseInteger } from './options.js';
 import { terminalProgress } from './progress-bar.js';
 
 function describe(o: FileOutcome): string[] {
@@ -29,12 +30,13 @@ export function predictCommand(): Command {
     .option('--batch-size <n>', 'photos read and classified together', parseInteger(1), 16)
     .option('--max-pixels <n>', 'refuse images with more pixels than this', parseInteger(1), 50_000_000)
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models");
-  return addFilesFromOption(addDetectorOptions(cmd)).action(async (inputs: string[], o) => {
+  return addOnnxThreadOption(addFilesFromOption(addDetectorOptions(cmd))).action(async (inputs: string[], o) => {
       const files = await listImageInputs(await inputsFrom(inputs, o));
-      const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
+      const onnxThread = o.onnxThread as OnnxThread;
+      const classifier = await loadClassifier(o.model, { ...(o.weights ? { weights: o.weights } : {}), onnxThread });
       const progress = terminalProgress();
       try {
-        const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: Math.max(o.batchSize, 1), detector: detectorOptionsFrom(o) });
+        const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: Math.max(o.batchSize, 1), detector: { ...detectorOptionsFrom(o), onnxThread } });
         try {
           const outcomes = await classifyPhotoFiles(pc, files, { detect: o.detect, batchSize: o.batchSize, onProgress: files.length > 1 ? progress : undefined });
           progress.stop();

@@ -4,8 +4,9 @@ import { UsageError } from '../errors.js';
 import { loadClassifier } from '../predict/classifier.js';
 import { createPhotoClassifier } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
+import type { OnnxThread } from '../runtime/onnx/open-session.js';
 import { buildServer, DEFAULT_BODY_LIMIT, DEFAULT_INFERENCE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SERVER_MAX_PIXELS } from '../serve/server.js';
-import { addDetectorOptions, detectorOptionsFrom, parseInteger } from './options.js';
+import { addDetectorOptions, addOnnxThreadOption, detectorOptionsFrom, parseInteger } from './options.js';
 
 function parseMegabytes(value: string): number {
   const n = Number(value);
@@ -26,9 +27,10 @@ export function serveCommand(): Command {
     .option('--max-batch <n>', 'largest batch per model call', parseInteger(1), 32)
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models")
     .option('--quiet', 'no log line per request (server errors are still logged to stderr)', false);
-  return addDetectorOptions(cmd).action(async (o) => {
-      const classifier = await loadClassifier(o.model, o.weights ? { weights: o.weights } : {});
-      const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch, detector: detectorOptionsFrom(o) });
+  return addOnnxThreadOption(addDetectorOptions(cmd)).action(async (o) => {
+      const onnxThread = o.onnxThread as OnnxThread;
+      const classifier = await loadClassifier(o.model, { ...(o.weights ? { weights: o.weights } : {}), onnxThread });
+      const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch, detector: { ...detectorOptionsFrom(o), onnxThread } });
       const info = modelInfo(classifier, o.model);
       // The page's "classify in this browser" switch needs the model's browser copy; a base that cannot run there leaves it off.
       const web = await webAssets(o.model, { script: 'library' }).catch((err: unknown) => {
