@@ -18,7 +18,7 @@ import type { ProgressFn } from '../util/progress.js';
 import { ZOO } from '../zoo/index.js';
 import { renderWebPage } from './page-html.js';
 import { serviceWorker } from './service-worker.js';
-import { webScript, WEB_LIBRARY_FILE, WEB_SCRIPT_FILE } from './web-script.js';
+import { webScript, WEB_LIBRARY_FILE, WEB_SCRIPT_FILE, WEB_WORKER_FILE } from './web-script.js';
 import { WEB_MODEL_FILE, type WebModelManifest } from './web-model.js';
 
 /**
@@ -176,11 +176,13 @@ export async function webAssets(bundleDir: string, options: WebAssetsOptions = {
     },
     alignedSize: DEFAULT_ALIGNED_SIZE,
     wasm: 'wasm/',
+    baseWorker: WEB_WORKER_FILE,
     modelCard: MODEL_CARD_FILE,
   };
   put(WEB_MODEL_FILE, JSON.stringify(web, null, 2) + '\n');
   step();
 
+  put(WEB_WORKER_FILE, await webScript('worker'));
   if (options.script === 'library') {
     put(WEB_LIBRARY_FILE, await webScript('library'));
   } else {

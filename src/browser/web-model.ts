@@ -8,6 +8,8 @@ import type { CropBox, ImageSize } from '../data/image.js';
 export const WEB_MODEL_FILE = 'web-model.json';
 /** The page's one script, bundled with tfjs (web-script.ts). */
 export const WEB_SCRIPT_FILE = 'facegender-web.js';
+/** The base worker's script, bundled with tfjs (web-script.ts). */
+export const WEB_WORKER_FILE = 'facegender-worker.js';
 
 export interface WebModelManifest {
   format: 'facegender-web-model';
@@ -45,6 +47,11 @@ export interface WebModelManifest {
   alignedSize: ImageSize;
   /** Folder of tfjs' .wasm binaries. */
   wasm: string;
+  /**
+   * Script of a worker that runs the base beside the page's thread (base-worker.ts): a photo's
+   * faces are shared between the two. Absent in exports made before it existed.
+   */
+  baseWorker?: string;
   /** The model card, when the bundle has one. */
   modelCard?: string;
 }

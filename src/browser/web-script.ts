@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { WeightsError } from '../errors.js';
-import { WEB_SCRIPT_FILE } from './web-model.js';
+import { WEB_SCRIPT_FILE, WEB_WORKER_FILE } from './web-model.js';
 
-export { WEB_SCRIPT_FILE };
+export { WEB_SCRIPT_FILE, WEB_WORKER_FILE };
 
 /**
  * The page's one script: src/browser/page/main.ts and everything it imports (tfjs included),
- * bundled by esbuild (and the library alone, for serve's page). `npm run build` writes it to dist/browser/ beside this module, and an
+ * bundled by esbuild (and the library alone, for serve's page, and the base worker's script). `npm run build` writes it to dist/browser/ beside this module, and an
  * export copies it; run from the sources (tests, tsx), it is bundled here on demand instead
  * (about a second).
  */
@@ -18,7 +18,11 @@ export const WEB_SCRIPT_BUILD = { bundle: true, format: 'esm', platform: 'browse
 /** The library alone (index.ts: loadWebModel), for a page of your own such as serve's. */
 export const WEB_LIBRARY_FILE = 'facegender-lib.js';
 
-const ENTRIES = { page: { file: WEB_SCRIPT_FILE, entry: './page/main.ts' }, library: { file: WEB_LIBRARY_FILE, entry: './index.ts' } } as const;
+const ENTRIES = {
+  page: { file: WEB_SCRIPT_FILE, entry: './page/main.ts' },
+  library: { file: WEB_LIBRARY_FILE, entry: './index.ts' },
+  worker: { file: WEB_WORKER_FILE, entry: './base-worker.ts' },
+} as const;
 
 export async function webScript(kind: keyof typeof ENTRIES = 'page'): Promise<Uint8Array> {
   const built = fileURLToPath(new URL(`./${ENTRIES[kind].file}`, import.meta.url));

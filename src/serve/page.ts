@@ -186,9 +186,10 @@ const hash = (text: string) => `'sha256-${createHash('sha256').update(text).dige
 /** CSP for the page: its own inline style and script, images from blobs, requests to itself only. */
 export const PAGE_CSP = [
   "default-src 'none'",
-  // 'self' and wasm: the in-browser mode imports web/facegender-lib.js, which runs tfjs' wasm (and its thread workers, from blobs).
+  // 'self' and wasm: the in-browser mode imports web/facegender-lib.js, which runs tfjs' wasm (and its thread workers, from blobs),
+  // and starts web/facegender-worker.js, the worker that shares the base's work.
   `script-src ${hash(SCRIPT)} 'self' 'wasm-unsafe-eval' blob:`,
-  'worker-src blob:',
+  "worker-src 'self' blob:",
   `style-src ${hash(STYLE)}`,
   'img-src blob: data:',
   'media-src blob: mediastream:',

@@ -10,7 +10,7 @@ import { webScript, WEB_LIBRARY_FILE } from '../../src/browser/web-script.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { facegender } from '../helpers/cli.js';
 import { blankImage, celebaFiles, decompressionBomb } from '../helpers/face-images.js';
-import { MEBEAUTY } from '../helpers/shared.js';
+import { MEBEAUTY, REPO } from '../helpers/shared.js';
 import { trainSmallBundle } from '../helpers/small-bundle.js';
 import { serveFolder } from '../helpers/static-server.js';
 import { writeFaceClip } from '../helpers/y4m.js';
@@ -38,6 +38,8 @@ let host: Awaited<ReturnType<typeof serveFolder>>;
 let context: BrowserContext;
 let page: Page;
 const requests: string[] = [];
+/** A 1920x1280 photo of a group (face-api's demo), with three faces. */
+const GROUP_PHOTO = path.join(REPO, 'node_modules/@vladmandic/face-api/demo/sample1.jpg');
 let photos: string[];
 let nodeFaces: Map<string, NodeFace[]>;
 
@@ -190,6 +192,32 @@ describe('facegender export --web', () => {
     expect(frames.still).toHaveLength(1);
     expect(frames.runs.map((r) => r.classified)).toEqual([1, 0, 1]);
     for (const run of frames.runs) expect(run.probs).toEqual(frames.still);
+  });
+
+  it('shares a group photo\'s faces with its base worker and answers exactly as without it', async () => {
+    await cp(GROUP_PHOTO, path.join(site, 'group.jpg'));
+    await writeFile(path.join(site, WEB_LIBRARY_FILE), await webScript('library'));
+    const bare = await context.newPage();
+    await bare.goto(`${host.url}/web-model.json`);
+    const answers = (await bare.evaluate(`(async () => {
+      const lib = await import(location.origin + '/' + ${JSON.stringify(WEB_LIBRARY_FILE)});
+      const image = await createImageBitmap(await (await fetch(location.origin + '/group.jpg')).blob());
+      const out = [];
+      for (const baseWorker of [true, false]) {
+        const model = await lib.loadWebModel(location.origin + '/', { baseWorker });
+        const r = await model.classifyImage(image);
+        out.push({ worker: model.baseWorker, probs: r.faces.map((f) => f.probability) });
+        model.dispose();
+      }
+      return out;
+    })()`)) as Array<{ worker: boolean; probs: number[] }>;
+    await bare.close();
+    const [shared, alone] = answers as [{ worker: boolean; probs: number[] }, { worker: boolean; probs: number[] }];
+    expect([shared.worker, alone.worker]).toEqual([true, false]);
+    // face-api's demo photo of a group: several faces, so the worker takes a share.
+    expect(shared.probs.length).toBeGreaterThanOrEqual(3);
+    expect(shared.probs).toEqual(alone.probs);
+    expect(requests.some((u) => u.endsWith('/facegender-worker.js'))).toBe(true);
   });
 
   it('asks nothing of any origin but its own', async () => {

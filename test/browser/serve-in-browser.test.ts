@@ -71,6 +71,8 @@ describe("serve's in-browser switch", () => {
     }
     expect(requests.filter((r) => r.startsWith('POST'))).toEqual([]);
     expect(requests.some((r) => r.endsWith('/web/facegender-lib.js'))).toBe(true);
+    // The page's policy lets the library start its base worker (from /web/, its own origin).
+    expect(requests.some((r) => r.endsWith('/web/facegender-worker.js'))).toBe(true);
     expect(requests.filter((r) => !r.split(' ')[1]?.startsWith(url))).toEqual([]);
   });
 
