@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { PixelSource } from '../data/image.js';
 import { blazeInput, blazeOutputNodes, BLAZE_SPECS, decodeBlaze, type BlazeVariant, type HeadOutput } from '../detect/blazeface-decode.js';
-import { BACK_LARGE_SIZE, isLargeImage, keypointFaces, mergeFrontBack, NMS_IOU } from '../detect/blazeface-merge.js';
+import { BACK_LARGE_SIZE, fineBackSize, isLargeImage, keypointFaces, mergeFrontBack, NMS_IOU } from '../detect/blazeface-merge.js';
 import { detectorInput, type DetectedFace, type DetectorInput, type FaceDetector } from '../detect/face-detector.js';
 import { letterboxRgb, toRgb8, type Letterbox } from '../detect/letterbox-geometry.js';
 import { weightedNms, type Detection } from '../detect/nms.js';
@@ -50,6 +50,20 @@ export class WebBlazeFaceDetector implements FaceDetector {
       const back = (large[i] ? big[l++] : small[s++]) ?? [];
       return keypointFaces(mergeFrontBack(front[i] ?? [], back, im, this.options.maxFaces), im);
     });
+  }
+
+  /** The back model alone at twice its size, on letterboxes cut from the full images (fineBackSize), as in Node. */
+  async detectFine(sources: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]> {
+    const images = sources.map(detectorInput);
+    const found = await Promise.all(
+      images.map(async (im) => {
+        const size = fineBackSize(im);
+        const full: DetectorInput = { width: im.width, height: im.height, pixels: im.pixels };
+        const [list = []] = await this.run(this.back, 'back', size, [full]);
+        return list;
+      }),
+    );
+    return images.map((im, i) => keypointFaces(found[i] ?? [], im));
   }
 
   async dispose(): Promise<void> {

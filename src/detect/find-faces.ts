@@ -23,6 +23,11 @@ export interface FindFacesOptions {
   frame?: ImageSize;
   /** See {@link DEFAULT_RETRY_PADDING}; 0 turns the second look off. */
   retryPadding?: number;
+  /**
+   * Whether an image still without a face gets the detector's fine look (FaceDetector.detectFine),
+   * where it has one. Default true.
+   */
+  fine?: boolean;
 }
 
 export interface FoundFace {
@@ -54,6 +59,16 @@ export async function findFaces(detector: FaceDetector, sources: ReadonlyArray<P
         const box = unpadBox(f.box, pad, size);
         return box ? [{ box, landmarks: f.landmarks.map((p) => ({ x: p.x - pad, y: p.y - pad })), ...(f.template ? { template: f.template } : {}) }] : [];
       });
+    });
+  }
+  // Last, the fine look (the detector's input at twice its size) where nothing was found yet: a
+  // face too small for the usual input in a scene. It costs a photo with no face 30–110 ms more.
+  const fine = options.fine ?? true;
+  const still = fine && detector.detectFine ? results.map((faces, i) => (faces.length === 0 ? i : -1)).filter((i) => i >= 0) : [];
+  if (still.length > 0 && detector.detectFine) {
+    const third = await detector.detectFine(still.map((i) => inputs[i] as DetectorInput));
+    still.forEach((i, k) => {
+      results[i] = (third[k] ?? []).map((f) => ({ box: f.box, landmarks: f.landmarks, ...(f.template ? { template: f.template } : {}) }));
     });
   }
   return results.map((faces, i) =>
