@@ -9,6 +9,7 @@
  *
  * The sets are written under --out (images, truth.json, labels.csv) so a second run only scores.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { terminalProgress } from '../src/cli/progress-bar.js';
@@ -73,12 +74,29 @@ async function main(): Promise<void> {
   }
 
   rows.sort((a, b) => sets.indexOf(a.set) - sets.indexOf(b.set));
-  await writeJsonAtomically(`${values.out}/results.json`, { model: values.model, split: values.split, rows });
+  // A run of some sets (--sets) replaces those sets' rows and keeps the others of the same split.
+  await writeJsonAtomically(`${values.out}/results.json`, { model: values.model, split: values.split, rows: await mergedRows(`${values.out}/results.json`, values.split, rows) });
   // The model's own rows go beside its bundle, where its model card picks them up.
-  await writeJsonAtomically(path.join(values.model, ROBUSTNESS_FILE), { split: values.split, sets: values.out, rows: rows.filter((r) => r.model.startsWith('ours')) });
+  const ours = rows.filter((r) => r.model.startsWith('ours'));
+  await writeJsonAtomically(path.join(values.model, ROBUSTNESS_FILE), { split: values.split, sets: values.out, rows: await mergedRows(path.join(values.model, ROBUSTNESS_FILE), values.split, ours) });
   await writeModelCard(values.model);
   console.log(`Robustness suite: ${built[0]?.samples.length ?? 0} test faces per set from ${values.split}, model ${values.model}\n`);
   console.log(robustnessMarkdown(rows));
+}
+
+/** `rows`, after the rows of `file` (written for the same split) whose set and model they do not cover. */
+async function mergedRows(file: string, split: string, rows: RobustnessRow[]): Promise<RobustnessRow[]> {
+  let earlier: { split?: string; rows?: RobustnessRow[] } = {};
+  try {
+    earlier = JSON.parse(await readFile(file, 'utf8')) as typeof earlier;
+  } catch {
+    return rows;
+  }
+  if (earlier.split !== split || !Array.isArray(earlier.rows)) return rows;
+  const fresh = new Set(rows.map((r) => `${r.set}\u0000${r.model}`));
+  const kept = earlier.rows.filter((r) => !fresh.has(`${r.set}\u0000${r.model}`));
+  const order = (r: RobustnessRow) => REFRAMINGS.indexOf(r.set);
+  return [...kept, ...rows].sort((a, b) => order(a) - order(b));
 }
 
 await main();
