@@ -6,9 +6,9 @@
  *    photos/s through classifyPhotoFiles, beside the same folder without detection.
  *
  * Run: npx tsx bench/photo-speed.ts [--model runs/face-1] [--crops runs/robustness/tight] [--detector blazeface|ssd]
- *   [--onnx-thread worker|main|shared|pair]: where ONNX Runtime runs the detector's and the base's
- *   sessions: a worker thread each (what predict and serve do), the main thread, one worker for
- *   all, or one for the detector and one for the base.
+ *   [--onnx-thread shared|main|worker|pair]: where ONNX Runtime runs the detector's and the base's
+ *   sessions: one worker thread for all (what predict and serve do), the main thread, a worker
+ *   each, or one for the detector and one for the base.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     photo: { type: 'string', default: 'node_modules/@vladmandic/face-api/demo/sample1.jpg' },
     detector: { type: 'string', default: 'blazeface' },
     runs: { type: 'string', default: '40' },
-    'onnx-thread': { type: 'string', default: 'worker' },
+    'onnx-thread': { type: 'string', default: 'shared' },
   },
 });
 

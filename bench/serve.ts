@@ -1,14 +1,14 @@
 /**
  * Load benchmark of `facegender serve`: autocannon with 50 concurrent clients for 30 s, each
  * POSTing a real CelebA image (raw JPEG body) to /api/predict, against a server on 127.0.0.1 in
- * its own process (inference blocks its event loop, which must not slow down the load generator).
+ * its own process (its work must not slow down the load generator's event loop).
  * Prints requests/s, latency p50/p99 and the error count (connection errors, timeouts and non-2xx).
  *
- *   npm run bench:serve -- [--model runs/face-1] [--connections 50] [--duration 30] [--image FILE] [--onnx-thread worker|main|shared|pair]
+ *   npm run bench:serve -- [--model runs/face-1] [--connections 50] [--duration 30] [--image FILE] [--onnx-thread shared|main|worker|pair]
  *
- * `--onnx-thread`: where ONNX Runtime runs the detector's and the base's sessions: a worker thread
- * each (what `facegender serve` does), the server's main thread, one worker for all, or one for the
- * detector and one for the base.
+ * `--onnx-thread`: where ONNX Runtime runs the detector's and the base's sessions: one worker thread
+ * for all (what `facegender serve` does), the server's main thread, a worker each, or one for the
+ * detector and one for the base. `--threads N`: the base's ONNX Runtime threads (default 2).
  *
  * Without --model it trains a small mobileface bundle (120/60/60 images) in a temp folder first.
  */
@@ -37,7 +37,8 @@ const { values } = parseArgs({
     image: { type: 'string', default: path.join(CELEBA, 'female', '000006.jpg') },
     connections: { type: 'string', default: '50' },
     duration: { type: 'string', default: '30' },
-    'onnx-thread': { type: 'string', default: 'worker' },
+    'onnx-thread': { type: 'string', default: 'shared' },
+    threads: { type: 'string' },
     'server-child': { type: 'boolean', default: false },
   },
 });
@@ -46,7 +47,7 @@ if (values['server-child']) {
   // The server process: load once, listen on loopback, report the address to the parent.
   const dir = values.model as string;
   const places = onnxThreadsFor(values['onnx-thread']);
-  const classifier = await loadClassifier(dir, { onnxThread: places.base });
+  const classifier = await loadClassifier(dir, { onnxThread: places.base, ...(values.threads ? { threads: Number(values.threads) } : {}) });
   const pc = await createPhotoClassifier(classifier, { detector: { onnxThread: places.detector } });
   // A log line per request would bury the figures.
   const app = await buildServer(pc, modelInfo(classifier, dir), { quiet: true });
@@ -56,6 +57,8 @@ if (values['server-child']) {
   process.on('message', async (m) => {
     if (m === 'stats') process.send?.({ stats: pc.stats() });
     if (m === 'stop') {
+      // Requests the load generator gave up on are still classified; disposing the models under them would fail them.
+      while (((await app.inject({ url: '/api/health' })).json() as { inFlight: number }).inFlight > 0) await new Promise((r) => setTimeout(r, 50));
       await app.close();
       await pc.dispose();
       await classifier.dispose();
@@ -75,7 +78,7 @@ if (values['server-child']) {
     await runExperiment(split, 'mobileface', model, { augmentViews: 0, cacheDir: path.join(tmp, 'cache'), resamples: 100 });
   }
   const body = await readFile(values.image as string);
-  const child = fork(fileURLToPath(import.meta.url), ['--server-child', '--model', model, '--onnx-thread', values['onnx-thread'] as string], { execArgv: process.execArgv, stdio: 'inherit' });
+  const child = fork(fileURLToPath(import.meta.url), ['--server-child', '--model', model, '--onnx-thread', values['onnx-thread'] as string, ...(values.threads ? ['--threads', values.threads] : [])], { execArgv: process.execArgv, stdio: 'inherit' });
   const next = () => new Promise<Record<string, unknown>>((resolve) => child.once('message', (m) => resolve(m as Record<string, unknown>)));
   const ready = await next();
   const address = ready.address as string;

@@ -3,9 +3,8 @@ import { listImageInputs } from '../data/list-images.js';
 import { loadClassifier } from '../predict/classifier.js';
 import { classifyPhotoFiles, createPhotoClassifier, type FileOutcome } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
-import type { OnnxThread } from '../runtime/onnx/open-session.js';
 import { FacegenderError } from '../errors.js';
-import { addDetectorOptions, addFilesFromOption, addOnnxThreadOption, detectorOptionsFrom, inputsFrom, parseInteger } from './options.js';
+import { addDetectorOptions, addFilesFromOption, addOnnxThreadOption, detectorOptionsFrom, inputsFrom, onnxThreadFrom, parseInteger } from './options.js';
 import { terminalProgress } from './progress-bar.js';
 
 function describe(o: FileOutcome): string[] {
@@ -32,8 +31,11 @@ export function predictCommand(): Command {
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models");
   return addOnnxThreadOption(addFilesFromOption(addDetectorOptions(cmd))).action(async (inputs: string[], o) => {
       const files = await listImageInputs(await inputsFrom(inputs, o));
-      const onnxThread = o.onnxThread as OnnxThread;
-      const classifier = await loadClassifier(o.model, { ...(o.weights ? { weights: o.weights } : {}), onnxThread });
+      const { onnxThread, close } = onnxThreadFrom(o);
+      const classifier = await loadClassifier(o.model, { ...(o.weights ? { weights: o.weights } : {}), onnxThread }).catch(async (err: unknown) => {
+        await close();
+        throw err;
+      });
       const progress = terminalProgress();
       try {
         const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: Math.max(o.batchSize, 1), detector: { ...detectorOptionsFrom(o), onnxThread } });
@@ -61,6 +63,7 @@ export function predictCommand(): Command {
       } finally {
         progress.stop();
         await classifier.dispose();
+        await close();
       }
     });
 }

@@ -4,9 +4,8 @@ import { UsageError } from '../errors.js';
 import { loadClassifier } from '../predict/classifier.js';
 import { createPhotoClassifier } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
-import type { OnnxThread } from '../runtime/onnx/open-session.js';
 import { buildServer, DEFAULT_BODY_LIMIT, DEFAULT_INFERENCE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SERVER_MAX_PIXELS } from '../serve/server.js';
-import { addDetectorOptions, addOnnxThreadOption, detectorOptionsFrom, parseInteger } from './options.js';
+import { addDetectorOptions, addOnnxThreadOption, detectorOptionsFrom, onnxThreadFrom, parseInteger } from './options.js';
 
 function parseMegabytes(value: string): number {
   const n = Number(value);
@@ -28,7 +27,7 @@ export function serveCommand(): Command {
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models")
     .option('--quiet', 'no log line per request (server errors are still logged to stderr)', false);
   return addOnnxThreadOption(addDetectorOptions(cmd)).action(async (o) => {
-      const onnxThread = o.onnxThread as OnnxThread;
+      const { onnxThread, close } = onnxThreadFrom(o);
       const classifier = await loadClassifier(o.model, { ...(o.weights ? { weights: o.weights } : {}), onnxThread });
       const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch, detector: { ...detectorOptionsFrom(o), onnxThread } });
       const info = modelInfo(classifier, o.model);
@@ -60,5 +59,6 @@ export function serveCommand(): Command {
       await app.close();
       await pc.dispose();
       await classifier.dispose();
+      await close();
     });
 }
