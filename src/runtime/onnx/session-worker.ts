@@ -29,13 +29,13 @@ async function handle(id: number, m: WorkerRequest): Promise<void> {
     case 'open': {
       const s = await createOrtSession(m.model, m.threads);
       sessions.set(m.session, s);
-      reply({ id, ok: true, inputs: s.inputMetadata.map(describeValue), outputs: s.outputMetadata.map(describeValue) });
+      reply({ id, ok: true, metadata: { inputs: s.inputMetadata.map(describeValue), outputs: s.outputMetadata.map(describeValue) } });
       return;
     }
     case 'run': {
       const data = m.toNchw ? nhwcToNchw(m.data, m.toNchw.n, m.toNchw.height, m.toNchw.width) : m.data;
-      const outputs: Record<string, OutputTensor> = await runFloat(session(m.session), m.inputName, data, m.dims, m.outputNames);
-      reply({ id, ok: true, outputs }, Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer));
+      const results: Record<string, OutputTensor> = await runFloat(session(m.session), m.inputName, data, m.dims, m.outputNames);
+      reply({ id, ok: true, results }, Object.values(results).map((o) => o.data.buffer as ArrayBuffer));
       return;
     }
     case 'release': {

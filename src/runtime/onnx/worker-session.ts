@@ -26,9 +26,9 @@ export interface WorkerEnvelope {
   request: WorkerRequest;
 }
 
-/** The answer to each request. */
+/** The answer to each request: an opened model's inputs and outputs, a run's results. */
 export type WorkerReply =
-  | { id: number; ok: true; inputs?: TensorInfo[]; outputs?: TensorInfo[] | Record<string, OutputTensor> }
+  | { id: number; ok: true; metadata?: { inputs: TensorInfo[]; outputs: TensorInfo[] }; results?: Record<string, OutputTensor> }
   | { id: number; ok: false; message: string };
 
 type Success = Extract<WorkerReply, { ok: true }>;
@@ -97,8 +97,11 @@ export class OnnxWorker {
     cpuSessionOptions(threads);
     const source = typeof model === 'string' ? model : (options.label ?? 'in-memory ONNX model');
     const session = this.nextSession++;
-    const reply = await this.request({ op: 'open', session, model, threads }, [], source);
-    return new WorkerOnnxSession(this, session, source, threads, reply.inputs ?? [], (reply.outputs ?? []) as TensorInfo[]);
+    // An exact copy to move: cloning a view would copy its whole underlying buffer.
+    const sent = typeof model === 'string' ? model : model.slice();
+    const reply = await this.request({ op: 'open', session, model: sent, threads }, typeof sent === 'string' ? [] : [sent.buffer as ArrayBuffer], source);
+    const { inputs = [], outputs = [] } = reply.metadata ?? {};
+    return new WorkerOnnxSession(this, session, source, threads, inputs, outputs);
   }
 
   /** Sends one request; resolves with its answer, rejects with a WeightsError naming `source` when ORT failed. */
@@ -156,7 +159,7 @@ export class WorkerOnnxSession extends OnnxRunnerBase {
     // A copy the caller never sees can be moved; so can the caller's array when handed over whole.
     const data = handOver && whole ? r.data : r.data.slice();
     const reply = await this.worker.request({ op: 'run', session: this.id, ...run, data }, [data.buffer as ArrayBuffer], this.source);
-    return reply.outputs as Record<string, OutputTensor>;
+    return reply.results ?? {};
   }
 
   protected async release(): Promise<void> {
