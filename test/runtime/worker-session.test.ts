@@ -152,6 +152,15 @@ describe('a session in a worker thread', () => {
     expect(inProcess).toBeLessThanOrEqual(3);
   });
 
+  it("leaves the caller's model bytes whole, a Node Buffer included", async () => {
+    const model = Buffer.from(smallConvOnnx(32, 4));
+    const session = await openOnnxSession(model, { thread: 'worker' });
+    expect(model.byteLength).toBeGreaterThan(0);
+    const again = await OnnxSession.create(model);
+    expect(again.outputs).toEqual(session.outputs);
+    await Promise.all([session.dispose(), again.dispose()]);
+  });
+
   it('runs sessions that share one worker, one after another', async () => {
     const worker = OnnxWorker.start();
     try {

@@ -97,8 +97,9 @@ export class OnnxWorker {
     cpuSessionOptions(threads);
     const source = typeof model === 'string' ? model : (options.label ?? 'in-memory ONNX model');
     const session = this.nextSession++;
-    // An exact copy to move: cloning a view would copy its whole underlying buffer.
-    const sent = typeof model === 'string' ? model : model.slice();
+    // An exact copy to move: cloning a view would copy its whole underlying buffer. Not
+    // `slice()`, which gives a view of a Node Buffer (as protobufjs encodes in Node).
+    const sent = typeof model === 'string' ? model : new Uint8Array(model);
     const reply = await this.request({ op: 'open', session, model: sent, threads }, typeof sent === 'string' ? [] : [sent.buffer as ArrayBuffer], source);
     const { inputs = [], outputs = [] } = reply.metadata ?? {};
     return new WorkerOnnxSession(this, session, source, threads, inputs, outputs);
