@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { graphFeatures } from './base-features.js';
 import type { BaseWorkerLoad, BaseWorkerReply, BaseWorkerRequest, BaseWorkerRun } from './base-worker-messages.js';
 
 /**
@@ -25,17 +26,7 @@ async function load(request: BaseWorkerLoad): Promise<void> {
 
 async function run(request: BaseWorkerRun): Promise<Float32Array> {
   if (!base) throw new Error('the base worker was asked to run before its model loaded');
-  const { model, featureNode, pooling } = base;
-  const x = tf.tensor4d(request.pixels, [request.n, request.height, request.width, 3]);
-  const features = tf.tidy(() => {
-    const y = model.execute(x, featureNode) as tf.Tensor;
-    return tf.reshape(pooling === 'global-average' ? tf.mean(y, [1, 2]) : y, [request.n, -1]);
-  });
-  try {
-    return Float32Array.from(await features.data());
-  } finally {
-    tf.dispose([x, features]);
-  }
+  return graphFeatures(base.model, request.pixels, request.n, request, base.featureNode, base.pooling);
 }
 
 scope.onmessage = (event) => {

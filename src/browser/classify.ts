@@ -10,6 +10,7 @@ import { iou } from '../detect/nms.js';
 import type { PixelBox } from '../detect/box.js';
 import { certainty, predictedLabel } from '../evaluate/certainty.js';
 import { capitalise, predictionText, type PhotoFace } from '../predict/prediction-text.js';
+import { graphFeatures } from './base-features.js';
 import { BaseWorker } from './base-worker-client.js';
 import { WebBlazeFaceDetector } from './detector.js';
 import { photoLetterboxes } from './letterbox.js';
@@ -140,18 +141,7 @@ function createWebModel(manifest: WebModelManifest, detector: WebBlazeFaceDetect
   };
 
   /** Features of n preprocessed faces on this thread. */
-  const featuresHere = async (pixels: Float32Array, n: number): Promise<Float32Array> => {
-    const x = tf.tensor4d(pixels, [n, inputSize.height, inputSize.width, 3]);
-    const features = tf.tidy(() => {
-      const y = baseModel.execute(x, featureNode) as tf.Tensor;
-      return tf.reshape(pooling === 'global-average' ? tf.mean(y, [1, 2]) : y, [n, -1]);
-    });
-    try {
-      return (await features.data()) as Float32Array;
-    } finally {
-      tf.dispose([x, features]);
-    }
-  };
+  const featuresHere = (pixels: Float32Array, n: number): Promise<Float32Array> => graphFeatures(baseModel, pixels, n, inputSize, featureNode, pooling);
 
   /**
    * Features of n preprocessed faces: with a worker, its share (the last half) is sent first and
