@@ -3,7 +3,7 @@ import type { ImageSize, PixelSource } from '../data/image.js';
 import { padImage } from '../data/pad-image.js';
 import { UsageError } from '../errors.js';
 import { unpadBox, type FaceBox } from './box.js';
-import { detectorInput, type DetectorInput, type FaceDetector } from './face-detector.js';
+import { detectorInput, type DetectedFace, type DetectorInput, type FaceDetector } from './face-detector.js';
 
 /**
  * The crop step shared by `predict`, the server and any evaluation on uncropped photos: find
@@ -45,7 +45,8 @@ export async function findFaces(detector: FaceDetector, sources: ReadonlyArray<P
   const inputs = sources.map(detectorInput);
   const first = await detector.detect(inputs);
   const images = await Promise.all(inputs.map((im) => im.pixels()));
-  const results: Array<Array<{ box: FaceBox; landmarks: Point[]; template?: readonly Point[] }>> = first.map((faces) => faces.map((f) => ({ box: f.box, landmarks: f.landmarks, ...(f.template ? { template: f.template } : {}) })));
+  const located = (f: DetectedFace) => ({ box: f.box, landmarks: f.landmarks, ...(f.template ? { template: f.template } : {}) });
+  const results: Array<Array<{ box: FaceBox; landmarks: Point[]; template?: readonly Point[] }>> = first.map((faces) => faces.map(located));
 
   const again = retry > 0 ? images.map((_, i) => i).filter((i) => (first[i] as unknown[]).length === 0) : [];
   if (again.length > 0) {
@@ -64,12 +65,10 @@ export async function findFaces(detector: FaceDetector, sources: ReadonlyArray<P
   // Last, the fine look (the detector's input at twice its size) where nothing was found yet: a
   // face too small for the usual input in a scene. It costs a photo with no face 30–110 ms more.
   const fine = options.fine ?? true;
-  const still = fine && detector.detectFine ? results.map((faces, i) => (faces.length === 0 ? i : -1)).filter((i) => i >= 0) : [];
-  if (still.length > 0 && detector.detectFine) {
+  const still = results.map((faces, i) => (faces.length === 0 ? i : -1)).filter((i) => i >= 0);
+  if (fine && detector.detectFine && still.length > 0) {
     const third = await detector.detectFine(still.map((i) => inputs[i] as DetectorInput));
-    still.forEach((i, k) => {
-      results[i] = (third[k] ?? []).map((f) => ({ box: f.box, landmarks: f.landmarks, ...(f.template ? { template: f.template } : {}) }));
-    });
+    still.forEach((i, k) => (results[i] = (third[k] ?? []).map(located)));
   }
   return results.map((faces, i) =>
     faces

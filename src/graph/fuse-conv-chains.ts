@@ -37,7 +37,9 @@ export function fuseConvChains(nodes: readonly TfjsGraphNode[], weights: Readonl
   for (const n of nodes) {
     for (const input of n.input ?? []) {
       const from = producer(input);
-      consumers.set(from, [...(consumers.get(from) ?? []), n]);
+      const users = consumers.get(from);
+      if (users) users.push(n);
+      else consumers.set(from, [n]);
     }
   }
   const keep = new Set(options.keep ?? []);
