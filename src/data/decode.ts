@@ -49,6 +49,11 @@ export interface DecodeOptions {
    * rejected either way.
    */
   tolerateWarnings?: boolean;
+  /**
+   * The image's embedded ICC profile is sRGB (probePhoto says so): its transform, which changes
+   * no pixel, is skipped. It is most of a large JPEG's decode time.
+   */
+  srgbProfile?: boolean;
 }
 
 export const DEFAULT_MAX_PIXELS = 50_000_000;
@@ -144,6 +149,7 @@ async function decodeChecked(bytes: Uint8Array, name: string, options: DecodeOpt
     // Keras (PIL) ignores EXIF orientation; phone photos sent to the server would then arrive
     // sideways. The CelebA JPEGs carry no EXIF, so training data is unaffected.
     autoOrient: true,
+    ...(options.srgbProfile ? { ignoreIcc: true } : {}),
   })
     .flatten({ background })
     // Grey becomes three equal channels, CMYK goes through an ICC transform, and 16-bit samples

@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { ImageDecodeError, UsageError } from '../errors.js';
 import { decodeImageBuffer, decodeImageBytes, DEFAULT_MAX_PIXELS, type DecodeOptions } from './decode.js';
 import type { DecodedImage, ImageSize, Rgb8Image } from './image.js';
+import { isSrgbProfile } from './icc.js';
 import { describeNonImage, sniffImageFormat, type ImageFormat } from './sniff.js';
 
 /** The bytes are not an image of a supported format (judged by their content, not a name or header). */
@@ -42,21 +43,23 @@ export interface Photo<T extends ImageSize = DecodedImage> {
  * Format (from the first bytes) and displayed size (from the header), with the pixel limit
  * applied, before any pixel is decoded: a non-image or a bomb costs nothing.
  */
-export async function probePhoto(bytes: Uint8Array, name: string, maxPixels: number = DEFAULT_MAX_PIXELS): Promise<{ format: ImageFormat; size: ImageSize }> {
+export async function probePhoto(bytes: Uint8Array, name: string, maxPixels: number = DEFAULT_MAX_PIXELS): Promise<{ format: ImageFormat; size: ImageSize; srgbProfile: boolean }> {
   if (!(Number.isInteger(maxPixels) && maxPixels > 0)) throw new UsageError(`maxPixels must be a positive whole number, got ${maxPixels}`);
   const format = sniffImageFormat(bytes.subarray(0, 32));
   if (!format) throw new NotAnImageError(describeNonImage(bytes.subarray(0, 32), bytes.length), name);
   let size: ImageSize;
+  let srgbProfile: boolean;
   try {
     const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     size = { width: meta.autoOrient.width, height: meta.autoOrient.height };
+    srgbProfile = isSrgbProfile(meta.icc);
   } catch (err) {
     throw new ImageDecodeError(`truncated or corrupt ${format.toUpperCase()}: ${(err as Error).message.split('\n')[0]}`, name);
   }
   const pixels = size.width * size.height;
   if (!(pixels > 0)) throw new ImageDecodeError(`${format.toUpperCase()} header gives no size`, name);
   if (pixels > maxPixels) throw new ImageTooLargeError(`image is ${size.width}x${size.height} = ${pixels} pixels, over the limit of ${maxPixels}`, name);
-  return { format, size };
+  return { format, size, srgbProfile };
 }
 
 /**
@@ -77,6 +80,8 @@ export const DEFAULT_PHOTO_BYTES_MAX_SIDE = 4096;
 export interface OpeningPhoto<T extends ImageSize> extends Omit<Photo<T>, 'image'> {
   /** The size `image` will have. */
   decodedSize: ImageSize;
+  /** The photo's embedded ICC profile is sRGB, so its decodes skip the transform (DecodeOptions.srgbProfile). */
+  srgbProfile: boolean;
   image: Promise<T>;
 }
 
@@ -99,17 +104,17 @@ async function openAs<T extends ImageSize>(
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxSide = options.maxSide ?? defaultMaxSide;
   if (!(Number.isInteger(maxSide) && maxSide >= 16)) throw new UsageError(`maxSide must be a whole number ≥ 16, got ${maxSide}`);
-  const { format, size } = await probePhoto(bytes, name, maxPixels);
+  const { format, size, srgbProfile } = await probePhoto(bytes, name, maxPixels);
   const scale = Math.max(1, Math.max(size.width, size.height) / maxSide);
   const target = scale > 1 ? { width: Math.max(1, Math.round(size.width / scale)), height: Math.max(1, Math.round(size.height / scale)) } : undefined;
-  const image = decode(bytes, name, { maxPixels, ...(target ? { size: target } : {}) });
+  const image = decode(bytes, name, { maxPixels, srgbProfile, ...(target ? { size: target } : {}) });
   // Awaited by whoever needs the pixels; this keeps a failed decode from being reported as unhandled meanwhile.
   image.catch(() => undefined);
-  return { format, size, decodedSize: target ?? size, image, scale: target ? size.width / target.width : 1 };
+  return { format, size, srgbProfile, decodedSize: target ?? size, image, scale: target ? size.width / target.width : 1 };
 }
 
 /** The photo once its pixels are decoded. */
 async function settled<T extends ImageSize>(opening: Promise<OpeningPhoto<T>>): Promise<Photo<T>> {
-  const { image, decodedSize: _, ...rest } = await opening;
+  const { image, decodedSize: _, srgbProfile: __, ...rest } = await opening;
   return { ...rest, image: await image };
 }

@@ -89,14 +89,20 @@ export interface HeadOutput {
   dims: readonly number[];
 }
 
+/** Each byte value scaled to [-1, 1]: a table read costs less than the division, on every pixel of a 384 px square. */
+const TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
+
 /** The letterboxed squares as one [N, S, S, 3] input scaled to [-1, 1]. */
 export function blazeInput(variant: BlazeVariant, size: number, views: readonly Letterbox[]): Float32Array {
   const per = size * size * 3;
   const input = new Float32Array(views.length * per);
-  views.forEach((v, i) => {
+  for (let i = 0; i < views.length; i++) {
+    const v = views[i] as Letterbox;
     if (v.size !== size) throw new UsageError(`blazeface-${variant} takes ${size} px squares, got ${v.size}`);
-    for (let k = 0; k < per; k++) input[i * per + k] = (v.pixels[k] as number) / 127.5 - 1;
-  });
+    const { pixels } = v;
+    const at = i * per;
+    for (let k = 0; k < per; k++) input[at + k] = TO_UNIT[pixels[k] as number] as number;
+  }
   return input;
 }
 

@@ -13,12 +13,13 @@ export async function letterbox(rgb: Uint8Array, width: number, height: number, 
  * `height` showing that photo (possibly decoded at another size). The photo is decoded once,
  * small: sharp shrinks a JPEG while decoding it, so this costs a fraction of a full decode, and
  * every detector size is cut from that copy (in TypeScript, as the browser page does).
+ * `srgbProfile`: the photo's ICC profile is sRGB, and its no-op transform is skipped.
  */
-export function letterboxesFromBytes(bytes: Uint8Array, width: number, height: number): (size: number) => Promise<Letterbox> {
+export function letterboxesFromBytes(bytes: Uint8Array, width: number, height: number, options: { srgbProfile?: boolean } = {}): (size: number) => Promise<Letterbox> {
   let small: Promise<{ data: Buffer; info: OutputInfo }> | undefined;
   return async (size) => {
     const side = Math.min(SMALL_DECODE_SIDE, Math.max(width, height));
-    small ??= sharp(bytes, { autoOrient: true })
+    small ??= sharp(bytes, { autoOrient: true, ...(options.srgbProfile ? { ignoreIcc: true } : {}) })
       .removeAlpha()
       .toColourspace('srgb')
       .resize(width >= height ? side : null, width >= height ? null : side, { kernel: 'linear' })

@@ -21,7 +21,7 @@ export const DEFAULT_ALIGNED_SIZE: ImageSize = { width: 89, height: 109 };
 export async function photoDetectorInput(bytes: Uint8Array, name: string, options: ReadPhotoOptions = {}): Promise<{ opening: OpeningPhoto<Rgb8Image>; input: DetectorInput }> {
   const opening = await openPhotoBytes(bytes, name, options);
   const { width, height } = opening.decodedSize;
-  const letterboxes = letterboxesFromBytes(bytes, width, height);
+  const letterboxes = letterboxesFromBytes(bytes, width, height, { srgbProfile: opening.srgbProfile });
   const letterbox = async (size: number) => {
     try {
       return await letterboxes(size);

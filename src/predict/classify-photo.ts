@@ -112,20 +112,21 @@ export async function createPhotoClassifier(classifier: Classifier, options: Pho
   const alignedFaces = async (bytes: Uint8Array, name: string, maxPixels?: number) => {
     const { opening, input } = await photoDetectorInput(bytes, name, { ...readOptions, ...(maxPixels ? { maxPixels } : {}) });
     const faces = await detectStage.run(input);
-    const { decodedSize: _, ...rest } = opening;
+    const { decodedSize: _, srgbProfile: __, ...rest } = opening;
     return { photo: { ...rest, image: await opening.image }, faces };
   };
 
   const classify = async (bytes: Uint8Array, name: string, opts: ClassifyPhotoOptions = {}): Promise<PhotoResult> => {
     const maxPixels = opts.maxPixels ?? options.maxPixels;
     if (opts.detect === false) {
-      const { size } = await probePhoto(bytes, name, maxPixels);
+      const { size, srgbProfile } = await probePhoto(bytes, name, maxPixels);
       // Exactly the decode a dataset image gets in training and evaluation.
       const input = await decodeImageBuffer(bytes, name, {
         size: base.inputSize,
         interpolation,
         ...(base.crop ? { crop: base.crop } : {}),
         ...(maxPixels ? { maxPixels } : {}),
+        srgbProfile,
       });
       const c = await classifyStage.run(input);
       return { name, width: size.width, height: size.height, detect: false, faces: [face(c, { x: 0, y: 0, ...size }, null, 0)] };

@@ -188,6 +188,12 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
   const started = Date.now();
   let inFlight = 0;
   let served = 0;
+  // Classifications still running, including those whose client left or whose deadline passed:
+  // closing the server waits for them, so that the models can be disposed after it.
+  const running = new Set<Promise<unknown>>();
+  app.addHook('onClose', async () => {
+    await Promise.allSettled([...running]);
+  });
 
   app.addHook('onSend', async (_req, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
@@ -272,7 +278,10 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new HttpError(503, `classification took longer than ${inferenceTimeout} ms`)), inferenceTimeout);
       });
-      const result = await Promise.race([pc.classify(bytes, name, { detect, maxPixels }), deadline]);
+      const classified = pc.classify(bytes, name, { detect, maxPixels });
+      running.add(classified);
+      void classified.catch(() => {}).finally(() => running.delete(classified));
+      const result = await Promise.race([classified, deadline]);
       served++;
       return {
         model: info.id,

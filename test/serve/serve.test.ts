@@ -169,6 +169,18 @@ describe('POST /api/predict', () => {
       await quick.close();
     }
   });
+
+  it('waits on close for classifications still running after their client got its answer, so the models can be disposed', async () => {
+    let finished = 0;
+    // The real classifier, counting the classifications that end.
+    const counted: PhotoClassifier = { ...pc, classify: async (...args) => { const result = await pc.classify(...args); finished++; return result; } };
+    const quick = await buildServer(counted, modelInfo(classifier, path.join(dir, 'face-1')), { inferenceTimeoutMs: 1, quiet: true, log: () => {} });
+    const res = await quick.inject({ method: 'POST', url: '/api/predict', payload: collagePng, headers: { 'content-type': 'image/png' } });
+    expect(res.statusCode).toBe(503);
+    expect(finished).toBe(0);
+    await quick.close();
+    expect(finished).toBe(1);
+  });
 });
 
 describe('GET endpoints', () => {
