@@ -6,6 +6,7 @@ import type { DecodedImage } from '../data/image.js';
 import type { DetectorInput, FaceDetector } from './face-detector.js';
 import { findFaces } from './find-faces.js';
 import { letterboxesFromBytes } from './letterbox.js';
+import { letterboxRgb, SMALL_DECODE_SIDE } from './letterbox-geometry.js';
 
 /**
  * Size an aligned face is cut at: the framing of CelebA's 178x218 aligned images at the 89x109
@@ -16,12 +17,19 @@ export const DEFAULT_ALIGNED_SIZE: ImageSize = { width: 89, height: 109 };
 
 /**
  * A photo's compressed bytes as a detector input: the detector's small inputs are cut from one
- * small decode while the full decode, which the faces are cut from, runs beside it.
+ * small decode while the full decode, which the faces are cut from, runs beside it. Alpha is
+ * flattened onto black in the full decode and dropped in the small one; a small photo's
+ * letterboxes therefore see a transparent PNG's background as black.
  */
 export async function photoDetectorInput(bytes: Uint8Array, name: string, options: ReadPhotoOptions = {}): Promise<{ opening: OpeningPhoto<Rgb8Image>; input: DetectorInput }> {
   const opening = await openPhotoBytes(bytes, name, options);
   const { width, height } = opening.decodedSize;
-  const letterboxes = letterboxesFromBytes(bytes, width, height, { srgbProfile: opening.srgbProfile });
+  // A photo no larger than the small copy would be decoded twice at the same size: its
+  // letterboxes are cut from the full decode instead.
+  const letterboxes =
+    Math.max(width, height) <= SMALL_DECODE_SIDE
+      ? async (size: number) => letterboxRgb(await opening.image, width, height, size)
+      : letterboxesFromBytes(bytes, width, height, { srgbProfile: opening.srgbProfile });
   const letterbox = async (size: number) => {
     try {
       return await letterboxes(size);
