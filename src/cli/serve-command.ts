@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import { loadClassifier } from '../predict/classifier.js';
 import { createPhotoClassifier } from '../predict/classify-photo.js';
 import { modelInfo } from '../predict/model-info.js';
-import { buildServer, DEFAULT_BODY_LIMIT, DEFAULT_INFERENCE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SERVER_MAX_PIXELS } from '../serve/server.js';
+import { buildServer, DEFAULT_BODY_LIMIT, DEFAULT_INFERENCE_TIMEOUT_MS, DEFAULT_PHOTO_CONCURRENCY, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SERVER_MAX_PIXELS } from '../serve/server.js';
 import { addDetectorOptions, addOnnxThreadOption, detectorOptionsFrom, onnxThreadFrom, parseInteger } from './options.js';
 
 function parseMegabytes(value: string): number {
@@ -24,6 +24,7 @@ export function serveCommand(): Command {
     .option('--request-timeout-ms <ms>', 'time allowed to receive a request, body included; then 408', parseInteger(1), DEFAULT_REQUEST_TIMEOUT_MS)
     .option('--inference-timeout-ms <ms>', 'time allowed to classify one upload', parseInteger(1), DEFAULT_INFERENCE_TIMEOUT_MS)
     .option('--max-batch <n>', 'largest batch per model call', parseInteger(1), 32)
+    .option('--photo-concurrency <n>', 'photos classified at once; later uploads wait in arrival order', parseInteger(1), DEFAULT_PHOTO_CONCURRENCY)
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models")
     .option('--quiet', 'no log line per request (server errors are still logged to stderr)', false);
   return addOnnxThreadOption(addDetectorOptions(cmd)).action(async (o) => {
@@ -42,6 +43,7 @@ export function serveCommand(): Command {
         maxPixels: o.maxPixels,
         requestTimeoutMs: o.requestTimeoutMs,
         inferenceTimeoutMs: o.inferenceTimeoutMs,
+        photoConcurrency: o.photoConcurrency,
         quiet: o.quiet,
         ...(web ? { webFiles: web.assets } : {}),
       });

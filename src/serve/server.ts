@@ -1,4 +1,5 @@
 import fastifyMultipart from '@fastify/multipart';
+import pLimit from 'p-limit';
 import Fastify, { type ConnectionError, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -23,6 +24,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_INFERENCE_TIMEOUT_MS = 60_000;
 /** Requests waiting for the model before new ones get 503. */
 export const DEFAULT_MAX_IN_FLIGHT = 256;
+/** Photos classified at once; the rest wait in arrival order (measured in the README's Serve section). */
+export const DEFAULT_PHOTO_CONCURRENCY = 8;
 /** Node's default, pinned so that the 431's message can state it; larger headers get 431. */
 const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -37,6 +40,8 @@ export interface ServerOptions {
   inferenceTimeoutMs?: number;
   /** Default 256. */
   maxInFlight?: number;
+  /** Photos classified at once (default 8); later uploads wait in arrival order, within the inference timeout. */
+  photoConcurrency?: number;
   /** No line per request; a 5xx's cause is still logged, since a server that hides its own failures cannot be mended. */
   quiet?: boolean;
   /** Where log lines go (default stderr, one line per call). */
@@ -145,7 +150,8 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
   const inferenceTimeout = options.inferenceTimeoutMs ?? DEFAULT_INFERENCE_TIMEOUT_MS;
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  for (const [name, v] of Object.entries({ bodyLimit, maxPixels, inferenceTimeout, maxInFlight, requestTimeout })) {
+  const photoConcurrency = options.photoConcurrency ?? DEFAULT_PHOTO_CONCURRENCY;
+  for (const [name, v] of Object.entries({ bodyLimit, maxPixels, inferenceTimeout, maxInFlight, requestTimeout, photoConcurrency })) {
     if (!(Number.isInteger(v) && v > 0)) throw new UsageError(`server option ${name} must be a positive whole number, got ${v}`);
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -191,6 +197,9 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
   // Classifications still running, including those whose client left or whose deadline passed:
   // closing the server waits for them, so that the models can be disposed after it.
   const running = new Set<Promise<unknown>>();
+  // Photos past the first few wait in order: with every upload decoding at once, the latest
+  // arrivals took the cores from the oldest, and their buffers kept the collector busy.
+  const photoLimit = pLimit(photoConcurrency);
   app.addHook('onClose', async () => {
     await Promise.allSettled([...running]);
   });
@@ -278,7 +287,7 @@ export async function buildServer(pc: PhotoClassifier, info: ModelInfo, options:
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new HttpError(503, `classification took longer than ${inferenceTimeout} ms`)), inferenceTimeout);
       });
-      const classified = pc.classify(bytes, name, { detect, maxPixels });
+      const classified = photoLimit(() => pc.classify(bytes, name, { detect, maxPixels }));
       running.add(classified);
       void classified.catch(() => {}).finally(() => running.delete(classified));
       const result = await Promise.race([classified, deadline]);

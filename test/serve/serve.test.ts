@@ -170,6 +170,33 @@ describe('POST /api/predict', () => {
     }
   });
 
+  it('classifies at most photoConcurrency photos at once and answers every request in turn', async () => {
+    let running = 0;
+    let most = 0;
+    // The real classifier, counting the photos it holds at once.
+    const counted: PhotoClassifier = {
+      ...pc,
+      classify: async (...args) => {
+        most = Math.max(most, ++running);
+        try {
+          return await pc.classify(...args);
+        } finally {
+          running--;
+        }
+      },
+    };
+    const limited = await buildServer(counted, modelInfo(classifier, path.join(dir, 'face-1')), { photoConcurrency: 2, quiet: true, log: () => {} });
+    try {
+      const replies = await Promise.all(Array.from({ length: 8 }, () => limited.inject({ method: 'POST', url: '/api/predict', payload: faceJpeg, headers: { 'content-type': 'image/jpeg' } })));
+      expect(replies.map((r) => r.statusCode)).toEqual(replies.map(() => 200));
+      expect(replies.map((r) => r.json().faces.length)).toEqual(replies.map(() => 1));
+      expect(most).toBe(2);
+    } finally {
+      await limited.close();
+    }
+    await expect(buildServer(pc, modelInfo(classifier, path.join(dir, 'face-1')), { photoConcurrency: 0 })).rejects.toThrow('server option photoConcurrency must be a positive whole number, got 0');
+  });
+
   it('waits on close for classifications still running after their client got its answer, so the models can be disposed', async () => {
     let finished = 0;
     // The real classifier, counting the classifications that end.
