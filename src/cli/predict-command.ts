@@ -26,7 +26,7 @@ export function predictCommand(): Command {
     .requiredOption('--model <dir>', 'model folder written by `facegender train`')
     .option('--no-detect', 'classify each image whole: for images that are already CelebA-style aligned crops')
     .option('--json', 'print JSON with the boxes, probabilities and threshold', false)
-    .option('--batch-size <n>', 'photos read and classified together', parseInteger(1), 16)
+    .option('--batch-size <n>', 'photos in flight at once (the model batches them)', parseInteger(1), 16)
     .option('--max-pixels <n>', 'refuse images with more pixels than this', parseInteger(1), 50_000_000)
     .option('--weights <file>', "the base's weights file, for vgg16-imagenet / vggface models");
   return addOnnxThreadOption(addFilesFromOption(addDetectorOptions(cmd))).action(async (inputs: string[], o) => {

@@ -11,6 +11,7 @@ import { resizeImage } from '../data/resize-image.js';
 import { ImageDecodeError, UsageError } from '../errors.js';
 import type { Classification, Classifier } from './classifier.js';
 import { microBatcher, type MicroBatcher } from './micro-batcher.js';
+import { mapLimited } from '../util/map-limited.js';
 import type { ProgressFn } from '../util/progress.js';
 import { capitalise, predictionText, type PhotoFace } from './prediction-text.js';
 
@@ -182,37 +183,33 @@ export interface FileOutcome {
 }
 
 export interface ClassifyFilesOptions extends ClassifyPhotoOptions {
-  /** Files read and classified together, so the model runs on batches. Default 16. */
+  /** Files in flight at once (read, detected, classified), so the model runs on batches. Default 16. */
   batchSize?: number;
   onProgress?: ProgressFn;
 }
 
 /**
- * Classifies many photos, `batchSize` at a time. A file that cannot be read or decoded is
+ * Classifies many photos, at most `batchSize` in flight. A file that cannot be read or decoded is
  * reported in its outcome rather than stopping the others; any other error stops the run.
  */
 export async function classifyPhotoFiles(pc: PhotoClassifier, files: readonly string[], options: ClassifyFilesOptions = {}): Promise<FileOutcome[]> {
   const batchSize = options.batchSize ?? 16;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new UsageError(`batchSize must be a whole number ≥ 1, got ${batchSize}`);
-  const out: FileOutcome[] = [];
   const detect = options.detect ?? true;
   const stage = detect ? 'predict' : 'predict (no detection)';
-  // A first event starts the progress clock before the first batch, not after it.
+  // A first event starts the progress clock before the first photo, not after it.
   options.onProgress?.({ stage, done: 0, total: files.length });
-  for (let start = 0; start < files.length; start += batchSize) {
-    const chunk = files.slice(start, start + batchSize);
-    const done = await Promise.all(
-      chunk.map(async (file): Promise<FileOutcome> => {
-        try {
-          return { file, result: await pc.classifyFile(file, { detect }) };
-        } catch (err) {
-          if (err instanceof ImageDecodeError) return { file, error: err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message };
-          throw err;
-        }
-      }),
-    );
-    out.push(...done);
-    options.onProgress?.({ stage, done: out.length, total: files.length });
-  }
-  return out;
+  let done = 0;
+  // A window, not chunks: a photo starts as soon as another ends, so one slow photo holds no chunk back.
+  return mapLimited(files, batchSize, async (file): Promise<FileOutcome> => {
+    let outcome: FileOutcome;
+    try {
+      outcome = { file, result: await pc.classifyFile(file, { detect }) };
+    } catch (err) {
+      if (!(err instanceof ImageDecodeError)) throw err;
+      outcome = { file, error: err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message };
+    }
+    options.onProgress?.({ stage, done: ++done, total: files.length });
+    return outcome;
+  });
 }

@@ -139,7 +139,7 @@ describe('classifying photos (library)', () => {
     const events: ProgressEvent[] = [];
     const outcomes = await classifyPhotoFiles(pc, [textFile, blankFile, collageFile], { batchSize: 2, onProgress: (e) => events.push(e) });
     expect(outcomes.map((o) => o.error ?? o.result?.faces.length)).toEqual(['not an image (looks like text)', 0, 4]);
-    expect(events.map((e) => e.done)).toEqual([0, 2, 3]);
+    expect(events.map((e) => e.done)).toEqual([0, 1, 2, 3]);
     expect(events.every((e) => e.total === 3 && e.stage === 'predict')).toBe(true);
   });
 });
