@@ -29,38 +29,42 @@ export function serveCommand(): Command {
     .option('--quiet', 'no log line per request (server errors are still logged to stderr)', false);
   return addOnnxThreadOption(addDetectorOptions(cmd)).action(async (o) => {
       const { onnxThread, close } = onnxThreadFrom(o);
-      const classifier = await loadClassifier(o.model, { ...(o.weights ? { weights: o.weights } : {}), onnxThread });
-      const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch, detector: { ...detectorOptionsFrom(o), onnxThread } });
-      const info = modelInfo(classifier, o.model);
-      // The page's "classify in this browser" switch needs the model's browser copy; a base that cannot run there leaves it off.
-      const web = await webAssets(o.model, { script: 'library' }).catch((err: unknown) => {
-        if (!(err instanceof UsageError)) throw err;
-        console.error(`in-browser mode off: ${err.message}`);
-        return null;
-      });
-      const app = await buildServer(pc, info, {
-        bodyLimit: o.maxBodyMb,
-        maxPixels: o.maxPixels,
-        requestTimeoutMs: o.requestTimeoutMs,
-        inferenceTimeoutMs: o.inferenceTimeoutMs,
-        photoConcurrency: o.photoConcurrency,
-        quiet: o.quiet,
-        ...(web ? { webFiles: web.assets } : {}),
-      });
-      const address = await app.listen({ port: o.port, host: o.host });
-      console.error(`serving ${info.id} (${info.base} base, threshold ${info.threshold}) at ${address}`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
-      await app.close();
-      await pc.dispose();
-      await classifier.dispose();
-      await close();
+      // The worker thread ends however serve does: a model that fails to load, a port in use.
+      try {
+        const classifier = await loadClassifier(o.model, { ...(o.weights ? { weights: o.weights } : {}), onnxThread });
+        const pc = await createPhotoClassifier(classifier, { maxPixels: o.maxPixels, maxBatch: o.maxBatch, detector: { ...detectorOptionsFrom(o), onnxThread } });
+        const info = modelInfo(classifier, o.model);
+        // The page's "classify in this browser" switch needs the model's browser copy; a base that cannot run there leaves it off.
+        const web = await webAssets(o.model, { script: 'library' }).catch((err: unknown) => {
+          if (!(err instanceof UsageError)) throw err;
+          console.error(`in-browser mode off: ${err.message}`);
+          return null;
+        });
+        const app = await buildServer(pc, info, {
+          bodyLimit: o.maxBodyMb,
+          maxPixels: o.maxPixels,
+          requestTimeoutMs: o.requestTimeoutMs,
+          inferenceTimeoutMs: o.inferenceTimeoutMs,
+          photoConcurrency: o.photoConcurrency,
+          quiet: o.quiet,
+          ...(web ? { webFiles: web.assets } : {}),
+        });
+        const address = await app.listen({ port: o.port, host: o.host });
+        console.error(`serving ${info.id} (${info.base} base, threshold ${info.threshold}) at ${address}`);
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        await app.close();
+        await pc.dispose();
+        await classifier.dispose();
+      } finally {
+        await close();
+      }
     });
 }

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,4 +44,22 @@ describe('predict --onnx-thread', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--onnx-thread <where>' argument 'gpu' is invalid\. Allowed choices are main, worker/);
   });
+});
+
+describe('serve with ONNX Runtime in its worker thread (the default)', () => {
+  it('ends, naming the problem, when the model does not load or the port is taken', async () => {
+    const missing = await facegender(['serve', '--model', path.join(dir, 'no-such-model')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no-such-model.*not a facegender model folder/);
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      const busy = await facegender(['serve', '--model', bundle, '--port', String(port)]);
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toMatch(/EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
+  }, 120_000);
 });
