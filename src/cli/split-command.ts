@@ -1,7 +1,10 @@
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { scanDataset, classCounts, type Dataset, type SourceSpec } from '../data/dataset.js';
 import { makeSplit, PARTS, STUDY_SPLIT_SIZES, type PartSummary, type SourceSplitOptions, type Split } from '../data/split.js';
 import { writeSplit } from '../data/split-file.js';
+import { partLists } from '../data/part-lists.js';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { UsageError } from '../errors.js';
 import { parseInteger } from './options.js';
 
@@ -12,7 +15,7 @@ export interface DataArgument {
   split: SourceSplitOptions;
 }
 
-const SOURCE_KEYS = ['name', 'attributes', 'attribute', 'identities', 'groups', 'train', 'val', 'test', 'balanced', 'stratify', 'identity-disjoint', 'align'] as const;
+const SOURCE_KEYS = ['name', 'attributes', 'attribute', 'identities', 'groups', 'train', 'val', 'test', 'balanced', 'stratify', 'identity-disjoint', 'align', 'exclude'] as const;
 
 /**
  * Parses `DIR[,key=value…]`. The folder is everything before the first `,word=` (or a bare `,balanced` or `,align`),
@@ -48,7 +51,7 @@ export function parseDataArgument(value: string): DataArgument {
     else if (key === 'train' || key === 'val' || key === 'test') out.split[key] = whole(key, v);
     else if (key === 'stratify') out.split.stratify = v;
     else if (key === 'groups') out.scan.groups = v === 'none' ? false : v;
-    else out.scan[key as 'name' | 'attributes' | 'attribute' | 'identities'] = v;
+    else out.scan[key as 'name' | 'attributes' | 'attribute' | 'identities' | 'exclude'] = v;
   }
   return out;
 }
@@ -86,6 +89,9 @@ function describeDataset(dataset: Dataset): string[] {
   }
   const groupsFiles = sources.length ? sources.filter((s) => s.groupsFile).map((s) => [s.groupsFile as string, s.groupColumns ?? []] as const) : dataset.groupsFile ? [[dataset.groupsFile, dataset.groupColumns] as const] : [];
   for (const [file, columns] of groupsFiles) lines.push(`groups from ${file} (${columns.join(', ')})`);
+  for (const s of sources.length ? sources : [dataset]) {
+    if (s.excludeFile) lines.push(`left out ${s.excluded} images listed in ${s.excludeFile}${sources.length ? ` (${(s as { name?: string }).name})` : ''}`);
+  }
   if (dataset.ungrouped) lines.push(`note: ${dataset.ungrouped} images are not listed in their groups file and carry no groups`);
   return lines;
 }
@@ -96,7 +102,7 @@ export function splitCommand(): Command {
     .requiredOption(
       '--data <dir[,key=value…]>',
       'dataset folder: class sub-folders (alphabetical order = class index), or a flat folder labelled by --attributes. Repeat for several folders, ' +
-        'each split on its own with its own settings after commas: name=, attributes=, attribute=, identities=, groups= (a CSV, or none), train=, val=, test=, balanced[=false], stratify=COLUMN, identity-disjoint=false; ' +
+        'each split on its own with its own settings after commas: name=, attributes=, attribute=, identities=, groups= (a CSV, or none), exclude= (a CSV of files to leave out), train=, val=, test=, balanced[=false], stratify=COLUMN, identity-disjoint=false, align; ' +
         'what a folder does not set comes from the options below',
       collectData,
     )
@@ -104,6 +110,7 @@ export function splitCommand(): Command {
     .option('--attribute <name>', 'attribute that labels a flat folder (1 = positive class)', 'Male')
     .option('--identities <file>', 'CelebA identity_CelebA.txt-format file; makes the split identity-disjoint')
     .option('--groups <file>', 'CSV file,[label,]column… of group columns per image (default: the folder\'s groups.csv if it has one; "none" for none)')
+    .option('--exclude <file>', 'CSV file[,note…] of images to leave out, as if they were not in the folder (e.g. crops without a face)')
     .option('--train <n>', 'training images', parseInteger(0), STUDY_SPLIT_SIZES.train)
     .option('--val <n>', 'validation images', parseInteger(0), STUDY_SPLIT_SIZES.val)
     .option('--test <n>', 'test images', parseInteger(0), STUDY_SPLIT_SIZES.test)
@@ -113,11 +120,12 @@ export function splitCommand(): Command {
     .option('--seed <n>', 'random seed', parseInteger(0), 1)
     .option('--skip-bad', 'skip unreadable images and list them, instead of stopping at the first', false)
     .requiredOption('--out <file>', 'split file to write (JSON)')
+    .option('--part-lists <dir>', 'also write each part (of each folder) as a labels CSV for evaluate --data --labels: <part>.csv, or <folder name>.<part>.csv')
     .action(async (o) => {
       const data = o.data as DataArgument[];
       const several = data.length > 1;
       if (several) {
-        const shared = (['attributes', 'identities', 'groups'] as const).filter((k) => o[k] !== undefined);
+        const shared = (['attributes', 'identities', 'groups', 'exclude'] as const).filter((k) => o[k] !== undefined);
         if (shared.length > 0) {
           throw new UsageError(`with several --data folders, give ${shared.map((k) => `--${k}`).join(' and ')} per folder, e.g. --data DIR,${shared[0]}=FILE`);
         }
@@ -127,6 +135,7 @@ export function splitCommand(): Command {
         skipBad: o.skipBad,
         ...(o.attributes ? { attributes: o.attributes } : {}),
         ...(o.identities ? { identities: o.identities } : {}),
+        ...(o.exclude ? { exclude: o.exclude } : {}),
         ...(o.groups ? { groups: o.groups === 'none' ? (false as const) : o.groups } : {}),
       };
       const specs: SourceSpec[] = data.map((d) => ({ root: d.dir, ...d.scan }));
@@ -174,5 +183,12 @@ export function splitCommand(): Command {
         for (const b of dataset.badImages) console.log(`  ${b.path}: ${b.reason}`);
       }
       console.log(`wrote ${o.out}`);
+      if (o.partLists) {
+        for (const list of partLists(split)) {
+          const file = path.join(o.partLists as string, list.name);
+          await writeFileAtomically(file, list.csv);
+          console.log(`wrote ${file}: ${list.rows} ${list.part} images of ${list.root}`);
+        }
+      }
     });
 }

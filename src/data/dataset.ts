@@ -47,6 +47,9 @@ export interface DatasetRecord {
   groupsFile?: string;
   /** Faces are found and aligned before training (ScanOptions.align). */
   align?: true;
+  /** The list of images left out (ScanOptions.exclude), and how many it named. */
+  excludeFile?: string;
+  excluded?: number;
 }
 
 /** One folder of a dataset made of several (`scanDataset([...])`). */
@@ -89,6 +92,9 @@ export interface Dataset {
   listingHash: string;
   /** Faces are found and aligned before training (ScanOptions.align). */
   align?: true;
+  /** The list of images left out (ScanOptions.exclude), and how many it named. */
+  excludeFile?: string;
+  excluded?: number;
 }
 
 export interface ScanOptions {
@@ -117,6 +123,12 @@ export interface ScanOptions {
    * finds and aligns each face first, as predict does, so the model learns what it will be shown.
    */
   align?: boolean;
+  /**
+   * A CSV `file[,column…]` of images to leave out, as if they were not in the folder (e.g. crops
+   * that hold no face); its other columns (a reason) are notes. Each row must name an image of
+   * the folder, once.
+   */
+  exclude?: string;
 }
 
 /** A folder of a dataset made of several, with its own options. */
@@ -200,11 +212,12 @@ export async function scanDataset(root: string | readonly SourceSpec[], options:
   }
   const attributeName = options.attribute ?? 'Male';
   const groupsFile = await groupsFileOf(absRoot, options);
-  const [table, identities, labelTable, groupTable] = await Promise.all([
+  const [table, identities, labelTable, groupTable, excludeTable] = await Promise.all([
     options.attributes ? readAttributeFile(path.resolve(options.attributes)) : undefined,
     options.identities ? readIdentityFile(path.resolve(options.identities)) : undefined,
     options.labels ? readLabelTable(path.resolve(options.labels)) : undefined,
     groupsFile ? readLabelTable(groupsFile) : undefined,
+    options.exclude ? readLabelTable(path.resolve(options.exclude)) : undefined,
   ]);
   if (labelTable && !labelTable.hasLabel) throw new DatasetError('has no "label" column; a labels CSV needs file and label', labelTable.file);
 
@@ -246,6 +259,14 @@ export async function scanDataset(root: string | readonly SourceSpec[], options:
   const listed = await listImageFiles(absRoot, absRoot);
   const listingHash = hashListing(listed.files);
   const byKey = new Map(listed.files.map((f) => [pathKey(f.rel), f]));
+  const excluded = new Set<ListedFile>();
+  for (const row of excludeTable?.rows ?? []) {
+    const file = byKey.get(pathKey(row.path));
+    if (!file) throw new DatasetError(`line ${row.line}: "${row.path}" is not an image file in ${absRoot}`, excludeTable?.file as string);
+    excluded.add(file);
+  }
+  // The listing hash above still covers every file, so a split notices the folder itself changing.
+  const kept = excluded.size > 0 ? listed.files.filter((f) => !excluded.has(f)) : listed.files;
   // A labels CSV picks the images: each row must name an image of the folder, and only those are read.
   const csvLabel = new Map<ListedFile, number>();
   if (labelTable) {
@@ -255,11 +276,11 @@ export async function scanDataset(root: string | readonly SourceSpec[], options:
       csvLabel.set(file, rowLabel(row, classNames, labelTable.file));
     }
   }
-  const candidates = labelTable ? listed.files.filter((f) => csvLabel.has(f)) : listed.files;
+  const candidates = labelTable ? kept.filter((f) => csvLabel.has(f)) : kept;
   const reasons = await mapLimited(candidates, 64, sniffFile);
   const badImages: BadImage[] = [];
   const images: DatasetImage[] = [];
-  let unlabelled = labelTable ? listed.files.length - candidates.length : 0;
+  let unlabelled = labelTable ? kept.length - candidates.length : 0;
   let labelConflicts = 0;
   candidates.forEach((file, i) => {
     const reason = reasons[i];
@@ -333,6 +354,10 @@ export async function scanDataset(root: string | readonly SourceSpec[], options:
   if (options.identities) dataset.identitiesFile = path.resolve(options.identities);
   if (groupTable) dataset.groupsFile = groupTable.file;
   if (options.align) dataset.align = true;
+  if (excludeTable) {
+    dataset.excludeFile = excludeTable.file;
+    dataset.excluded = excluded.size;
+  }
   return dataset;
 }
 
@@ -449,6 +474,10 @@ export function datasetRecord(d: Dataset): DatasetRecord {
   if (d.identitiesFile) record.identitiesFile = d.identitiesFile;
   if (d.groupsFile) record.groupsFile = d.groupsFile;
   if (d.align) record.align = true;
+  if (d.excludeFile) {
+    record.excludeFile = d.excludeFile;
+    record.excluded = d.excluded ?? 0;
+  }
   return record;
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { facegender } from '../helpers/cli.js';
-import { CELEBA, CELEBA_ATTRIBUTES, CELEBA_IDENTITIES, MEBEAUTY } from '../helpers/shared.js';
+import { CELEBA, CELEBA_ATTRIBUTES, CELEBA_IDENTITIES, MEBEAUTY, REPO } from '../helpers/shared.js';
 
 describe('facegender split', () => {
   it('writes an identity-disjoint, balanced 5000/750/750 split of celeba-10k', async () => {
@@ -76,6 +76,33 @@ describe('facegender split', () => {
     const ethnicities = new Set(meTest.map((im: { groups: { ethnicity: string } }) => im.groups.ethnicity));
     expect(ethnicities.size).toBe(6);
     for (const label of [0, 1]) expect(meTest.filter((im: { label: number }) => im.label === label).length).toBe(150);
+  });
+
+  it('leaves out the images a list names, and writes each part as a labels CSV for evaluate --data', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fg-cli-'));
+    const notFaces = path.join(REPO, 'curation', 'mebeauty-2k-not-faces.csv');
+    const r = await facegender([
+      'split',
+      '--data', `${CELEBA},attributes=${CELEBA_ATTRIBUTES},identities=${CELEBA_IDENTITIES}`,
+      '--data', `${MEBEAUTY},train=1500,val=200,test=300,stratify=ethnicity,align,exclude=${notFaces}`,
+      '--balanced', '--seed', '1', '--out', path.join(dir, 'split.json'), '--part-lists', path.join(dir, 'lists'),
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`mebeauty-2k (${MEBEAUTY}): 2283 images, 1213 female, 1070 male`);
+    expect(r.stdout).toContain(`left out 19 images listed in ${notFaces} (mebeauty-2k)`);
+    expect(r.stdout).toMatch(/^mebeauty-2k\ttest\t300\t300\t150\t150$/m);
+    expect(r.stdout).toContain(`wrote ${path.join(dir, 'lists', 'mebeauty-2k.test.csv')}: 300 test images of ${MEBEAUTY}`);
+    expect((await readdir(path.join(dir, 'lists'))).sort()).toEqual(['celeba-10k.test.csv', 'celeba-10k.train.csv', 'celeba-10k.val.csv', 'mebeauty-2k.test.csv', 'mebeauty-2k.train.csv', 'mebeauty-2k.val.csv']);
+    const split = JSON.parse(await readFile(path.join(dir, 'split.json'), 'utf8'));
+    const left = (await readFile(notFaces, 'utf8')).trim().split('\n').slice(1).map((l) => `mebeauty-2k/${l.split(',')[0]}`);
+    const paths = new Set(split.images.map((im: { path: string }) => im.path));
+    for (const p of left) expect(paths.has(p), p).toBe(false);
+    expect(split.sources[1]).toMatchObject({ excludeFile: notFaces, excluded: 19, imageCount: 2283, align: true });
+    const test = (await readFile(path.join(dir, 'lists', 'mebeauty-2k.test.csv'), 'utf8')).trim().split('\n');
+    expect(test[0]).toBe('file,label,ethnicity');
+    const want = split.images.filter((im: { source: string; part: string }) => im.source === 'mebeauty-2k' && im.part === 'test').map((im: { path: string; label: number; groups: { ethnicity: string } }) => `${im.path.slice(12)},${['female', 'male'][im.label]},${im.groups.ethnicity}`);
+    expect(test.slice(1).sort()).toEqual(want.sort());
   });
 
   it('wants per-folder files with several folders, and names a bad setting', async () => {
