@@ -39,6 +39,11 @@ function reloadOptions(base: Base, given: LoadBaseOptions): Record<string, unkno
   return out;
 }
 
+/** The images a list left out of a training folder (split --exclude), for the bundle and its model card. */
+function leftOut(record: { excludeFile?: string; excluded?: number }): { excluded?: number; excludedBy?: string } {
+  return record.excludeFile ? { excluded: record.excluded ?? 0, excludedBy: path.basename(record.excludeFile) } : {};
+}
+
 /**
  * Trains one base on a split, evaluates it and writes the run folder: the model bundle
  * (model.json, weights.bin, facegender.json), history.json, evaluation.json and evaluation.md.
@@ -94,7 +99,7 @@ export async function runExperiment(split: Split, baseName: string, outDir: stri
         splitFile: options.splitFile ? path.resolve(options.splitFile) : null,
         split: split.params,
         datasetRoot: split.dataset.root,
-        ...(split.sources ? { sources: split.sources.map((s) => ({ name: s.name, root: s.root })) } : {}),
+        ...(split.sources ? { sources: split.sources.map((s) => ({ name: s.name, root: s.root, ...leftOut(s) })) } : leftOut(split.dataset)),
         cores: os.cpus().length,
       },
       metrics: {

@@ -52,7 +52,8 @@ export interface ModelCard {
   model: { createdAt: string; packageVersion: string; kind: BundleManifest['modelKind']; classNames: string[] };
   base: { id: string; architecture: string; trainedOn: string; fineTuned: boolean };
   training: {
-    data: Array<{ name: string; train: number | null; val: number | null; test: number | null; identityDisjoint: boolean | null }>;
+    /** `excluded`: images a list (`excludedBy`, split --exclude) left out of the folder before the split was drawn. */
+    data: Array<{ name: string; train: number | null; val: number | null; test: number | null; identityDisjoint: boolean | null; excluded: number; excludedBy: string | null }>;
     splitFile: string | null;
     seed: number | null;
     mode: string | null;
@@ -102,16 +103,20 @@ function numberOrNull(v: unknown): number | null {
 
 function trainingData(manifest: BundleManifest): ModelCard['training']['data'] {
   const split = manifest.training.split as { train?: number; val?: number; test?: number; identityDisjoint?: boolean; sources?: Record<string, { train?: number; val?: number; test?: number; identityDisjoint?: boolean }> } | undefined;
-  const entry = (name: string, s: { train?: number; val?: number; test?: number; identityDisjoint?: boolean } | undefined) => ({
+  type LeftOut = { excluded?: unknown; excludedBy?: unknown };
+  const entry = (name: string, s: { train?: number; val?: number; test?: number; identityDisjoint?: boolean } | undefined, left: LeftOut | undefined) => ({
     name,
     train: numberOrNull(s?.train),
     val: numberOrNull(s?.val),
     test: numberOrNull(s?.test),
     identityDisjoint: typeof s?.identityDisjoint === 'boolean' ? s.identityDisjoint : null,
+    excluded: typeof left?.excluded === 'number' ? left.excluded : 0,
+    excludedBy: typeof left?.excludedBy === 'string' ? left.excludedBy : null,
   });
-  if (split?.sources) return Object.entries(split.sources).map(([name, s]) => entry(name, s));
+  const sources = Array.isArray(manifest.training.sources) ? (manifest.training.sources as Array<LeftOut & { name?: unknown }>) : [];
+  if (split?.sources) return Object.entries(split.sources).map(([name, s]) => entry(name, s, sources.find((x) => x.name === name)));
   const root = manifest.training.datasetRoot;
-  return [entry(typeof root === 'string' ? path.basename(root) : 'training data', split)];
+  return [entry(typeof root === 'string' ? path.basename(root) : 'training data', split, manifest.training as LeftOut)];
 }
 
 const CARD_METRICS = ['accuracy', 'f1', 'rocAuc', 'precision', 'recall', 'specificity'] as const;

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,9 @@ let evaluation: Evaluation;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'fg-card-'));
-  ({ bundle } = await trainSmallBundle(dir));
+  // Two images left out by a list, as `split --exclude` does: the card says so.
+  await writeFile(path.join(dir, 'left-out.csv'), 'file,reason\nfemale/000001.jpg,test\nmale/000003.jpg,test\n');
+  ({ bundle } = await trainSmallBundle(dir, 3, { exclude: path.join(dir, 'left-out.csv') }));
   card = JSON.parse(await readFile(path.join(bundle, MODEL_CARD_FILE), 'utf8')) as ModelCard;
   evaluation = JSON.parse(await readFile(path.join(bundle, 'evaluation.json'), 'utf8')) as Evaluation;
 }, 300_000);
@@ -34,7 +36,7 @@ describe('the model card a training run writes', () => {
     expect(card.format).toBe('facegender-model-card');
     expect(card.base).toEqual({ id: 'mobileface', architecture: manifest.base.architecture, trainedOn: manifest.base.trainedOn, fineTuned: false });
     expect(card.base.trainedOn.length).toBeGreaterThan(20);
-    expect(card.training.data).toEqual([{ name: 'celeba-10k', train: 120, val: 60, test: 60, identityDisjoint: true }]);
+    expect(card.training.data).toEqual([{ name: 'celeba-10k', train: 120, val: 60, test: 60, identityDisjoint: true, excluded: 2, excludedBy: 'left-out.csv' }]);
     expect(card.training.splitFile).toBe('split.json');
     expect(JSON.stringify(card)).not.toContain(dir);
   });

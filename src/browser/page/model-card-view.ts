@@ -48,7 +48,7 @@ export function renderModelCard(into: HTMLElement, card: unknown): boolean {
   const training = card.training;
   if (isObject(training)) {
     el('h3', 'Training data', into);
-    table(into, ['data', 'train', 'validation', 'test', 'identities kept apart'], list(training.data).filter(isObject).map((d) => [String(d.name ?? ''), String(d.train ?? '—'), String(d.val ?? '—'), String(d.test ?? '—'), d.identityDisjoint === null || d.identityDisjoint === undefined ? '—' : d.identityDisjoint ? 'yes' : 'no']));
+    table(into, ['data', 'train', 'validation', 'test', 'identities kept apart', 'left out'], list(training.data).filter(isObject).map((d) => [String(d.name ?? ''), String(d.train ?? '—'), String(d.val ?? '—'), String(d.test ?? '—'), d.identityDisjoint === null || d.identityDisjoint === undefined ? '—' : d.identityDisjoint ? 'yes' : 'no', typeof d.excluded === 'number' && d.excluded > 0 ? `${d.excluded}${d.excludedBy ? ` (${String(d.excludedBy)})` : ''}` : '—']));
     const facts = [training.mode && `mode: ${String(training.mode)}`, training.seed !== null && training.seed !== undefined && `seed ${String(training.seed)}`].filter(Boolean);
     if (facts.length) el('p', facts.join('; '), into);
   }
