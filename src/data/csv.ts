@@ -63,3 +63,8 @@ export function parseCsv(text: string, file: string): CsvRow[] {
   if (cell !== '' || cells.length > 0 || wasQuoted) endRow();
   return rows;
 }
+
+/** One CSV line of these cells, each quoted where parseCsv needs it to read the cell back as written. */
+export function csvLine(cells: readonly string[]): string {
+  return cells.map((v) => (/[",\r\n]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v)).join(',');
+}

@@ -1,3 +1,4 @@
+import { csvLine } from './csv.js';
 import { PARTS, type Part, type Split } from './split.js';
 
 /** One part of one source as a labels CSV that `evaluate --data <folder> --labels` reads. */
@@ -10,10 +11,6 @@ export interface PartList {
   root: string;
   rows: number;
   csv: string;
-}
-
-function csvCell(v: string): string {
-  return /[",\r\n]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
 /**
@@ -32,10 +29,10 @@ export function partLists(split: Split): PartList[] {
       const images = split.images.filter((im) => im.part === part && (source.name === undefined || im.source === source.name));
       if (images.length === 0) continue;
       const used = columns.filter((c) => images.some((im) => im.groups?.[c] !== undefined));
-      const lines = [['file', 'label', ...used].map(csvCell).join(',')];
+      const lines = [csvLine(['file', 'label', ...used])];
       for (const im of images) {
         const file = im.path.startsWith(prefix) ? im.path.slice(prefix.length) : im.path;
-        lines.push([file, classNames[im.label] ?? String(im.label), ...used.map((c) => im.groups?.[c] ?? '')].map(csvCell).join(','));
+        lines.push(csvLine([file, classNames[im.label] ?? String(im.label), ...used.map((c) => im.groups?.[c] ?? '')]));
       }
       out.push({ name: source.name === undefined ? `${part}.csv` : `${source.name}.${part}.csv`, ...(source.name === undefined ? {} : { source: source.name }), part, root: source.root, rows: images.length, csv: lines.join('\n') + '\n' });
     }

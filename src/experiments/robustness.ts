@@ -1,6 +1,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { GenderModel } from '../competitors/gender-model.js';
+import { csvLine } from '../data/csv.js';
 import { REFRAMINGS, reframeFace, Scenery, type FaceRect, type Reframing } from '../data/reframe.js';
 import { splitImageFile, splitPart, type Split, type SplitImage } from '../data/split.js';
 import { sameFace } from '../detect/nms.js';
@@ -93,7 +94,7 @@ export async function buildRobustnessSets(split: Split, outDir: string, options:
       return { file, label: im.label, face: r.face };
     });
     await writeJsonAtomically(path.join(dir, 'truth.json'), { set: name, classNames, samples });
-    const csv = ['file,label', ...samples.map((s) => `${s.file},${classNames[s.label] ?? s.label}`)].join('\n') + '\n';
+    const csv = ['file,label', ...samples.map((s) => csvLine([s.file, classNames[s.label] ?? String(s.label)]))].join('\n') + '\n';
     await writeFileAtomically(path.join(dir, 'labels.csv'), csv);
     out.push({ name, dir, samples });
   }
