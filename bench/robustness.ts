@@ -18,6 +18,7 @@ import { REFRAMINGS, type Reframing } from '../src/data/reframe.js';
 import { readSplit } from '../src/data/split-file.js';
 import type { DetectorKind } from '../src/detect/face-detector.js';
 import { buildRobustnessSets, robustnessMarkdown, scoreCompetitorOnSets, scoreModelOnSets, type RobustnessRow } from '../src/experiments/robustness.js';
+import { mergeRobustnessRows, robustnessComparisonMarkdown, storedRobustnessRows } from '../src/experiments/robustness-results.js';
 import { loadClassifier } from '../src/predict/classifier.js';
 import { createPhotoClassifier } from '../src/predict/classify-photo.js';
 import { writeJsonAtomically } from '../src/util/atomic-write.js';
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   const classifier = await loadClassifier(values.model);
   const photo = await createPhotoClassifier(classifier, { detector: { kind: values.detector as DetectorKind } });
   try {
-    rows.push(...(await scoreModelOnSets(photo, `ours (${classifier.manifest.base.id}, ${values.detector})`, built, classNames, { onProgress: progress })));
+    rows.push(...(await scoreModelOnSets(photo, `ours (${values.model}: ${classifier.manifest.base.id}, ${values.detector})`, built, classNames, { onProgress: progress })));
   } finally {
     progress.stop();
     await photo.dispose();
@@ -74,29 +75,32 @@ async function main(): Promise<void> {
   }
 
   rows.sort((a, b) => sets.indexOf(a.set) - sets.indexOf(b.set));
-  // A run of some sets (--sets) replaces those sets' rows and keeps the others of the same split.
-  await writeJsonAtomically(`${values.out}/results.json`, { model: values.model, split: values.split, rows: await mergedRows(`${values.out}/results.json`, values.split, rows) });
-  // The model's own rows go beside its bundle, where its model card picks them up.
+  // A run replaces the rows of its split, sets and models, and keeps every other model's and split's.
+  const results = mergeRobustnessRows(storedRobustnessRows(await readJson(`${values.out}/results.json`)), values.split, rows);
+  await writeJsonAtomically(`${values.out}/results.json`, { rows: results });
+  // The model's own rows go beside its bundle, where its model card picks them up: one split's.
   const ours = rows.filter((r) => r.model.startsWith('ours'));
-  await writeJsonAtomically(path.join(values.model, ROBUSTNESS_FILE), { split: values.split, sets: values.out, rows: await mergedRows(path.join(values.model, ROBUSTNESS_FILE), values.split, ours) });
+  // Rows the file holds from a run with the same detector are this model's under an older label.
+  const label = ours[0]?.model ?? '';
+  const earlier = storedRobustnessRows(await readJson(path.join(values.model, ROBUSTNESS_FILE)))
+    .filter((r) => r.split === values.split)
+    .map((r) => (r.model.endsWith(`, ${values.detector})`) ? { ...r, model: label } : r));
+  await writeJsonAtomically(path.join(values.model, ROBUSTNESS_FILE), { split: values.split, sets: values.out, rows: mergeRobustnessRows(earlier, values.split, ours) });
   await writeModelCard(values.model);
   console.log(`Robustness suite: ${built[0]?.samples.length ?? 0} test faces per set from ${values.split}, model ${values.model}\n`);
   console.log(robustnessMarkdown(rows));
+  const compared = results.filter((r) => r.split === values.split && sets.includes(r.set));
+  console.log(`Accuracy of every model scored on these sets of ${values.split} (${values.out}/results.json):\n`);
+  console.log(robustnessComparisonMarkdown(compared));
 }
 
-/** `rows`, after the rows of `file` (written for the same split) whose set and model they do not cover. */
-async function mergedRows(file: string, split: string, rows: RobustnessRow[]): Promise<RobustnessRow[]> {
-  let earlier: { split?: string; rows?: RobustnessRow[] } = {};
+/** A JSON file's content, or undefined where there is none yet. */
+async function readJson(file: string): Promise<unknown> {
   try {
-    earlier = JSON.parse(await readFile(file, 'utf8')) as typeof earlier;
+    return JSON.parse(await readFile(file, 'utf8')) as unknown;
   } catch {
-    return rows;
+    return undefined;
   }
-  if (earlier.split !== split || !Array.isArray(earlier.rows)) return rows;
-  const fresh = new Set(rows.map((r) => `${r.set}\u0000${r.model}`));
-  const kept = earlier.rows.filter((r) => !fresh.has(`${r.set}\u0000${r.model}`));
-  const order = (r: RobustnessRow) => REFRAMINGS.indexOf(r.set);
-  return [...kept, ...rows].sort((a, b) => order(a) - order(b));
 }
 
 await main();
