@@ -4,7 +4,7 @@ import type { RobustnessRow } from '../../src/experiments/robustness.js';
 import { mergeRobustnessRows, robustnessComparisonMarkdown, storedRobustnessRows } from '../../src/experiments/robustness-results.js';
 
 function row(set: Reframing, model: string, accuracy: number, recall: number | null = 1, n = 750): RobustnessRow {
-  return { set, model, n, recall, accuracy: { value: accuracy, lo: accuracy - 0.01, hi: accuracy + 0.01 }, perClass: [], seconds: 1 };
+  return { set, model, n, recall, accuracy: { value: accuracy, lo: accuracy - 0.01, hi: accuracy + 0.01, valid: 1000 }, perClass: [], seconds: 1 };
 }
 
 describe('the robustness results file', () => {
