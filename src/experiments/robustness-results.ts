@@ -1,5 +1,5 @@
 import { REFRAMINGS } from '../data/reframe.js';
-import type { RobustnessRow } from './robustness.js';
+import { pct, type RobustnessRow } from './robustness.js';
 
 /**
  * The suite's results file keeps every model's rows, for every split scored so far, so that a
@@ -44,10 +44,9 @@ export function mergeRobustnessRows(stored: readonly StoredRobustnessRow[], spli
 }
 
 function cell(r: RobustnessRow | undefined): string {
-  if (!r || r.accuracy.value === null) return '–';
-  const accuracy = `${(r.accuracy.value * 100).toFixed(1)}%`;
+  if (!r) return '–';
   // A model that detects and missed faces shows its recall beside the accuracy it cost.
-  return r.recall !== null && r.recall < 1 ? `${accuracy} (recall ${(r.recall * 100).toFixed(1)}%)` : accuracy;
+  return r.recall !== null && r.recall < 1 ? `${pct(r.accuracy.value)} (recall ${pct(r.recall)})` : pct(r.accuracy.value);
 }
 
 /** Accuracy of every model (columns, in the order first scored) on every set (rows): the models side by side. */

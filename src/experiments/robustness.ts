@@ -166,7 +166,8 @@ export async function scoreCompetitorOnSets(model: GenderModel, sets: readonly R
   return rows;
 }
 
-function pct(v: number | null): string {
+/** A share as a percentage with one decimal; '–' where there is none. */
+export function pct(v: number | null): string {
   return v === null || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(1)}%`;
 }
 
