@@ -9,7 +9,6 @@
  *
  * The sets are written under --out (images, truth.json, labels.csv) so a second run only scores.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { terminalProgress } from '../src/cli/progress-bar.js';
@@ -22,7 +21,7 @@ import { mergeRobustnessRows, robustnessComparisonMarkdown, storedRobustnessRows
 import { loadClassifier } from '../src/predict/classifier.js';
 import { createPhotoClassifier } from '../src/predict/classify-photo.js';
 import { writeJsonAtomically } from '../src/util/atomic-write.js';
-import { ROBUSTNESS_FILE, writeModelCard } from '../src/experiments/model-card.js';
+import { readOptionalJson, ROBUSTNESS_FILE, writeModelCard } from '../src/experiments/model-card.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,6 +41,10 @@ const progress = terminalProgress();
 
 async function main(): Promise<void> {
   const split = await readSplit(values.split);
+  // Read before scoring: a results file that cannot be parsed stops the run now, not after an hour, and is never overwritten.
+  const resultsFile = path.join(values.out, 'results.json');
+  const modelResultsFile = path.join(values.model, ROBUSTNESS_FILE);
+  const [storedResults, storedOwn] = await Promise.all([readOptionalJson<unknown>(resultsFile), readOptionalJson<unknown>(modelResultsFile)]);
   const sets = (values.sets?.split(',') ?? [...REFRAMINGS]) as Reframing[];
   const built = await buildRobustnessSets(split, values.out, {
     sets,
@@ -76,31 +79,22 @@ async function main(): Promise<void> {
 
   rows.sort((a, b) => sets.indexOf(a.set) - sets.indexOf(b.set));
   // A run replaces the rows of its split, sets and models, and keeps every other model's and split's.
-  const results = mergeRobustnessRows(storedRobustnessRows(await readJson(`${values.out}/results.json`)), values.split, rows);
-  await writeJsonAtomically(`${values.out}/results.json`, { rows: results });
+  const results = mergeRobustnessRows(storedRobustnessRows(storedResults), values.split, rows);
+  await writeJsonAtomically(resultsFile, { rows: results });
   // The model's own rows go beside its bundle, where its model card picks them up: one split's.
   const ours = rows.filter((r) => r.model.startsWith('ours'));
   // Rows the file holds from a run with the same detector are this model's under an older label.
   const label = ours[0]?.model ?? '';
-  const earlier = storedRobustnessRows(await readJson(path.join(values.model, ROBUSTNESS_FILE)))
+  const earlier = storedRobustnessRows(storedOwn)
     .filter((r) => r.split === values.split)
     .map((r) => (r.model.endsWith(`, ${values.detector})`) ? { ...r, model: label } : r));
-  await writeJsonAtomically(path.join(values.model, ROBUSTNESS_FILE), { split: values.split, sets: values.out, rows: mergeRobustnessRows(earlier, values.split, ours) });
+  await writeJsonAtomically(modelResultsFile, { split: values.split, sets: values.out, rows: mergeRobustnessRows(earlier, values.split, ours) });
   await writeModelCard(values.model);
   console.log(`Robustness suite: ${built[0]?.samples.length ?? 0} test faces per set from ${values.split}, model ${values.model}\n`);
   console.log(robustnessMarkdown(rows));
   const compared = results.filter((r) => r.split === values.split && sets.includes(r.set));
-  console.log(`Accuracy of every model scored on these sets of ${values.split} (${values.out}/results.json):\n`);
+  console.log(`Accuracy of every model scored on these sets of ${values.split} (${resultsFile}):\n`);
   console.log(robustnessComparisonMarkdown(compared));
-}
-
-/** A JSON file's content, or undefined where there is none yet. */
-async function readJson(file: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 await main();

@@ -82,7 +82,8 @@ export const KNOWN_LIMITS: readonly string[] = [
   'Very small, blurred, dark or heavily compressed faces lose accuracy (see the robustness rows where measured).',
 ];
 
-async function readOptionalJson<T>(file: string): Promise<T | null> {
+/** A JSON file's content, or null where there is none yet; a file that cannot be read or parsed fails, naming it. */
+export async function readOptionalJson<T>(file: string): Promise<T | null> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
